@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what ponder needs to build and test, from Debian 12's packages only. Safe to re-run:
+# it installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libdnnl-dev          # oneDNN: GEMMs on the CPU
+  nlohmann-json3-dev   # JSON configs and safetensors headers
+  libcli11-dev         # command-line parsing
+  libgtest-dev libbenchmark-dev
+  python3-numpy python3-torch  # the PyTorch reference (tools/reference), for parity tests only
+)
+if [ "${PONDER_SKIP_TORCH:-0}" = 1 ]; then
+  packages=("${packages[@]/python3-torch}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  [ -n "$p" ] || continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the cached package lists"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

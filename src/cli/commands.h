@@ -1,0 +1,13 @@
+// Subcommands of the `ponder` program. Each add_* registers its options and its callback; errors
+// are thrown as ponder::Error and printed once by main().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ponder::cli {
+
+void add_step_command(CLI::App& app);
+void add_init_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+
+}  // namespace ponder::cli

@@ -1,0 +1,34 @@
+// ponder: train, evaluate and run tiny recursive reasoning models (TRM, HRM).
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ponder: tiny recursive reasoning models (TRM, HRM) on the CPU"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "worker threads (default: all cores, or OMP_NUM_THREADS)")
+      ->check(CLI::Range(1, 4096));
+  app.parse_complete_callback([&] {
+    if (threads > 0) omp_set_num_threads(threads);
+  });
+  ponder::cli::add_step_command(app);
+  ponder::cli::add_init_command(app);
+  ponder::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ponder::Error& e) {
+    std::fprintf(stderr, "ponder: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "ponder: error: out of memory\n");
+    return 1;
+  }
+  return 0;
+}

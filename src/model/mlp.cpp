@@ -1,0 +1,60 @@
+// SwiGLU, over channels (the block's MLP) and over the sequence (TRM-MLP's token mixer, MLP-t).
+// MLP-t is the reference's SwiGLU applied to the transposed activation [B, D, S]; here the
+// weights multiply from the left, W·h_b with h_b = [S, D], so no transpose is ever materialised.
+#include "model/layers.h"
+
+namespace ponder {
+
+void swiglu_forward(Ops& ops, const Dims& d, const BlockParams& w, const float* h, BlockActs& a,
+                    float* m) {
+  const int64_t T = d.T();
+  ops.linear(a.gu, h, w.gate_up, T, 2 * d.I, d.D, false);
+  ops.swiglu(a.act, a.gu, T, d.I);
+  ops.linear(m, a.act, w.down, T, d.D, d.I, false);
+}
+
+void swiglu_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams& g, const float* h,
+                     const BlockActs& a, const float* dm, float* dh, BackwardScratch& s) {
+  const int64_t T = d.T();
+  ops.linear_backward_weight(g.down, dm, a.act, T, d.D, d.I);
+  ops.linear_backward_input(s.dact, dm, w.down, T, d.D, d.I, false);
+  ops.swiglu_backward(s.dgu, s.dact, a.gu, T, d.I);
+  ops.linear_backward_weight(g.gate_up, s.dgu, h, T, 2 * d.I, d.D);
+  ops.linear_backward_input(dh, s.dgu, w.gate_up, T, 2 * d.I, d.D, true);
+}
+
+void mlp_t_forward(Ops& ops, const Dims& d, const BlockParams& w, const float* h, BlockActs& a,
+                   float* m) {
+  const int64_t S = d.S, D = d.D, It = d.It;
+  // gt_b [2It, D] = W_gu [2It, S] · h_b [S, D]
+  ops.gemm({.M = 2 * It, .N = D, .K = S, .A = w.mlp_t_gate_up, .lda = S, .B = h, .ldb = D,
+            .stride_b = S * D, .C = a.gt, .ldc = D, .stride_c = 2 * It * D, .batch = d.B});
+  ops.swiglu(a.at, a.gt, d.B, It * D);
+  // m_b [S, D] = W_down [S, It] · at_b [It, D]
+  ops.gemm({.M = S, .N = D, .K = It, .A = w.mlp_t_down, .lda = It, .B = a.at, .ldb = D,
+            .stride_b = It * D, .C = m, .ldc = D, .stride_c = S * D, .batch = d.B});
+}
+
+void mlp_t_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams& g, const float* h,
+                    const BlockActs& a, const float* dm, float* dh, BackwardScratch& s) {
+  const int64_t S = d.S, D = d.D, It = d.It;
+  // dW_down += Σ_b dm_b · at_bᵀ (batch items accumulate into one C, in order)
+  ops.gemm({.trans_b = true, .M = S, .N = It, .K = D, .beta = 1.0f, .A = dm, .lda = D,
+            .stride_a = S * D, .B = a.at, .ldb = D, .stride_b = It * D, .C = g.mlp_t_down,
+            .ldc = It, .batch = d.B});
+  // dat_b = W_downᵀ · dm_b
+  ops.gemm({.trans_a = true, .M = It, .N = D, .K = S, .A = w.mlp_t_down, .lda = It, .B = dm,
+            .ldb = D, .stride_b = S * D, .C = s.dact, .ldc = D, .stride_c = It * D,
+            .batch = d.B});
+  ops.swiglu_backward(s.dgu, s.dact, a.gt, d.B, It * D);
+  // dW_gu += Σ_b dgt_b · h_bᵀ
+  ops.gemm({.trans_b = true, .M = 2 * It, .N = S, .K = D, .beta = 1.0f, .A = s.dgu, .lda = D,
+            .stride_a = 2 * It * D, .B = h, .ldb = D, .stride_b = S * D, .C = g.mlp_t_gate_up,
+            .ldc = S, .batch = d.B});
+  // dh_b += W_guᵀ · dgt_b
+  ops.gemm({.trans_a = true, .M = S, .N = D, .K = 2 * It, .beta = 1.0f, .A = w.mlp_t_gate_up,
+            .lda = S, .B = s.dgu, .ldb = D, .stride_b = 2 * It * D, .C = dh, .ldc = D,
+            .stride_c = S * D, .batch = d.B});
+}
+
+}  // namespace ponder
