@@ -8,8 +8,10 @@ packages=(
   libdnnl-dev          # oneDNN: GEMMs on the CPU
   nlohmann-json3-dev   # JSON configs and safetensors headers
   libcli11-dev         # command-line parsing
+  zlib1g-dev           # CRC-32 checksums of checkpoints
   libgtest-dev libbenchmark-dev
   python3-numpy python3-torch  # the PyTorch reference (tools/reference), for parity tests only
+  libopenblas0-pthread         # a fast BLAS for that reference (Debian's default is netlib)
 )
 if [ "${PONDER_SKIP_TORCH:-0}" = 1 ]; then
   packages=("${packages[@]/python3-torch}")

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/vec_math.h"
 
 namespace ponder {
 
@@ -75,13 +76,16 @@ void CpuOps::attention(float* out, float* lse, const float* qkv, int64_t B, int6
     for (int64_t i = 0; i < S; ++i) {
       float* p = P + i * S;
       float mx = p[0];
+#pragma omp simd reduction(max : mx)
       for (int64_t j = 1; j < S; ++j) mx = p[j] > mx ? p[j] : mx;
       float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
       for (int64_t j = 0; j < S; ++j) {
-        p[j] = std::exp(p[j] - mx);
+        p[j] = vexp(p[j] - mx);
         sum += p[j];
       }
       const float inv = 1.0f / sum;
+#pragma omp simd
       for (int64_t j = 0; j < S; ++j) p[j] *= inv;
       lse[bh * S + i] = mx + std::log(sum);
     }
@@ -110,7 +114,8 @@ void CpuOps::attention_backward(float* dqkv, const float* dout, const float* qkv
     sgemm('N', 'T', S, S, hd, scale, q, ld, k, ld, 0.0f, P, S);
     for (int64_t i = 0; i < S; ++i) {
       const float l = lse[bh * S + i];
-      for (int64_t j = 0; j < S; ++j) P[i * S + j] = std::exp(P[i * S + j] - l);
+#pragma omp simd
+      for (int64_t j = 0; j < S; ++j) P[i * S + j] = vexp(P[i * S + j] - l);
     }
     // dV = Pᵀ·dO ; dP = dO·Vᵀ ; dS = P ∘ (dP − rowsum(dO ∘ O))
     sgemm('T', 'N', S, hd, S, 1.0f, P, S, dO, D, 0.0f, dv, ld);
@@ -118,6 +123,7 @@ void CpuOps::attention_backward(float* dqkv, const float* dout, const float* qkv
     for (int64_t i = 0; i < S; ++i) {
       float di = 0.0f;
       for (int64_t d = 0; d < hd; ++d) di += dO[i * D + d] * O[i * D + d];
+#pragma omp simd
       for (int64_t j = 0; j < S; ++j) dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - di);
     }
     // dQ = scale·dS·K ; dK = scale·dSᵀ·Q

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/vec_math.h"
 
 namespace ponder {
 
@@ -169,10 +170,6 @@ void CpuOps::rmsnorm_cols_backward(float* dv, const float* dout, const float* ou
 
 // ---- SwiGLU
 
-namespace {
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-}  // namespace
-
 void CpuOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
@@ -180,7 +177,7 @@ void CpuOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t widt
     const float* u = g + width;
     float* o = act + r * width;
 #pragma omp simd
-    for (int64_t j = 0; j < width; ++j) o[j] = g[j] * sigmoid(g[j]) * u[j];
+    for (int64_t j = 0; j < width; ++j) o[j] = g[j] * vsigmoid(g[j]) * u[j];
   }
 }
 
@@ -196,7 +193,7 @@ void CpuOps::swiglu_backward(float* dgate_up, const float* dact, const float* ga
     float* du = dg + width;
 #pragma omp simd
     for (int64_t j = 0; j < width; ++j) {
-      const float s = sigmoid(g[j]);
+      const float s = vsigmoid(g[j]);
       du[j] = d[j] * g[j] * s;
       dg[j] = d[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
     }
