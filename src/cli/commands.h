@@ -9,5 +9,9 @@ namespace ponder::cli {
 void add_step_command(CLI::App& app);
 void add_init_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_data_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_solve_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   ponder::cli::add_step_command(app);
   ponder::cli::add_init_command(app);
   ponder::cli::add_inspect_command(app);
+  ponder::cli::add_data_command(app);
+  ponder::cli::add_train_command(app);
+  ponder::cli::add_eval_command(app);
+  ponder::cli::add_solve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

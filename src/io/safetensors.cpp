@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "core/error.h"
 
@@ -204,6 +205,35 @@ Array<uint8_t> SafetensorsReader::read_u8(const std::string& name, const Shape& 
   Array<uint8_t> out(size_t(info(name).numel()));
   read_raw(info(name), out.data());
   return out;
+}
+
+uint32_t SafetensorsReader::data_crc32() const {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<uint8_t> buf(size_t(1) << 22);
+  uint64_t done = 0;
+  while (done < data_size_) {
+    const size_t want = size_t(std::min<uint64_t>(buf.size(), data_size_ - done));
+    const ssize_t got = ::pread(fd_, buf.data(), want, off_t(data_start_ + done));
+    PONDER_CHECK(got > 0, path_, ": read failed while checking the checksum");
+    crc = crc32(crc, buf.data(), uInt(got));
+    done += uint64_t(got);
+  }
+  return uint32_t(crc);
+}
+
+uint32_t SafetensorsWriter::data_crc32() const {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const auto& [name, e] : entries_) {
+    const auto* p = static_cast<const uint8_t*>(e.data);
+    size_t left = size_t(shape_numel(e.shape)) * dtype_size(e.dtype);
+    while (left > 0) {
+      const size_t n = std::min<size_t>(left, size_t(1) << 30);
+      crc = crc32(crc, p, uInt(n));
+      p += n;
+      left -= n;
+    }
+  }
+  return uint32_t(crc);
 }
 
 void SafetensorsWriter::add(const std::string& name, DType dtype, const Shape& shape,

@@ -50,6 +50,8 @@ class SafetensorsReader {
   Array<float> read_f32(const std::string& name, const Shape& expected) const;
   Array<int32_t> read_i32(const std::string& name, const Shape& expected) const;
   Array<uint8_t> read_u8(const std::string& name, const Shape& expected) const;
+  // CRC-32 of the whole data section (streamed; for checksums of checkpoints).
+  uint32_t data_crc32() const;
   // Checks dtype and shape without reading; the message names the file and tensor.
   void expect(const std::string& name, std::initializer_list<DType> dtypes,
               const Shape& expected) const;
@@ -71,6 +73,8 @@ class SafetensorsWriter {
   // Adds an fp32 tensor stored as `dtype` (F32 or BF16), converting on write.
   void add_f32_as(const std::string& name, DType dtype, const Shape& shape, const float* data);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  // CRC-32 of the data section write() will produce (tensors in name order).
+  uint32_t data_crc32() const;
   void write(const std::string& path) const;
 
  private:
