@@ -31,7 +31,7 @@ const Standard kConfigs[] = {
     {"trm_att_30x30_n4", R"({"arch": {"name": "trm", "L_cycles": 4}, "vocab_size": 12,
          "seq_len": 900, "num_puzzle_identifiers": 1})", 8},
     {"hrm_sudoku", R"({"arch": {"name": "hrm"}, "vocab_size": 11, "seq_len": 81,
-         "num_puzzle_identifiers": 1})", 16},
+         "num_puzzle_identifiers": 1})", 64},
 };
 
 Batch random_batch(const ModelConfig& c, int64_t B) {

@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   python3-numpy python3-torch  # the PyTorch reference (tools/reference), for parity tests only
   libopenblas0-pthread         # a fast BLAS for that reference (Debian's default is netlib)
+  python3-yaml                 # all_config.yaml for tools/convert_checkpoint.py
 )
 if [ "${PONDER_SKIP_TORCH:-0}" = 1 ]; then
   packages=("${packages[@]/python3-torch}")

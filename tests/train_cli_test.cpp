@@ -69,6 +69,26 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
   }
 }
 
+TEST_F(TrainCli, a_tiny_model_clearly_learns_sudoku_in_about_a_minute) {
+  // 2,800 generated puzzles with 31 blanks each; chance of a whole grid right is ~9^-31.
+  auto d = test::run_ponder("data sudoku --generate 3000 --clues 50 --test-size 200 --num-aug 4 --seed 2 --out " +
+                            dir + "/data");
+  ASSERT_EQ(d.status, 0) << d.output;
+  auto t = test::run_ponder("train sudoku-cpu arch.hidden_size=64 arch.puzzle_emb_ndim=64 arch.halt_max_steps=8 "
+                            "global_batch_size=32 lr=2e-3 lr_warmup_steps=20 ema_rate=0.95 --data " +
+                            dir + "/data --out " + dir + "/run --max-steps 400 --eval-examples 0 --no-progress");
+  ASSERT_EQ(t.status, 0) << t.output;
+  auto e = test::run_ponder("eval " + dir + "/run/model.safetensors " + dir + "/data --json " + dir + "/m.json");
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream jf(dir + "/m.json");
+  nlohmann::json j = nlohmann::json::parse(jf);
+  EXPECT_EQ(j["count"], 200);
+  EXPECT_GE(j["exact_accuracy"].get<double>(), 0.10) << e.output;  // measured: 0.235 after 413 steps
+  EXPECT_GE(j["token_accuracy"].get<double>(), 0.85) << e.output;
+  // Later supervision steps refine the answer: the last step is at least as good as the first.
+  EXPECT_GE(j["per_step_token_accuracy"].back().get<double>(), j["per_step_token_accuracy"][0].get<double>());
+}
+
 TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
   // Reference: 12 steps in one go (the chunk boundary at step 8 evaluates and checkpoints).
   auto a = test::run_ponder(train(dir + "/a", "--max-steps 12"));

@@ -1,12 +1,11 @@
 // `ponder init`: a freshly initialised model file (REFERENCE.md §3.8) from a run configuration.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "ops/ops.h"
 #include "train/model_file.h"
+#include "train/presets.h"
 
 namespace ponder::cli {
 
@@ -20,23 +19,15 @@ void add_init_command(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("init", "Write a freshly initialised model");
   cmd->add_option("config", opt->config,
-                  "run configuration (JSON shaped like the reference's all_config.yaml)")
+                  "preset, or run configuration (JSON shaped like the reference's all_config.yaml); "
+                  "give the dataset fields as overrides with a preset")
       ->required();
   cmd->add_option("overrides", opt->overrides, "key=value overrides, e.g. arch.L_cycles=4");
   cmd->add_option("--out", opt->out, "model file to write (safetensors)")->required();
   cmd->add_option("--seed", opt->seed, "initialisation seed");
   cmd->add_flag("--force", opt->force, "overwrite an existing output file");
   cmd->callback([opt] {
-    std::ifstream f(opt->config);
-    PONDER_CHECK(f, opt->config, ": cannot open");
-    std::stringstream text;
-    text << f.rdbuf();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text.str());
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(opt->config, ": not valid JSON: ", e.what());
-    }
+    nlohmann::json j = load_config_arg(opt->config);
     for (const auto& o : opt->overrides) apply_override(j, o);
     RunConfig cfg = parse_run_config(j.dump(), opt->config);
     PONDER_CHECK(opt->force || !std::filesystem::exists(opt->out), opt->out,

@@ -57,8 +57,9 @@ void run(const TrainCli& o) {
   if (eval_path.empty() && std::filesystem::is_directory(o.data) && has_split(o.data, "test"))
     eval_path = o.data;
   std::shared_ptr<DatasetSplit> test;
-  if (!eval_path.empty()) test = std::make_shared<DatasetSplit>(load_split(eval_path, "test", {}));
-  std::printf("training %s (%zu parameters) on %lld groups; %s\n", to_string(cfg.model.kind),
+  if (!eval_path.empty() && o.eval_examples != 0)
+    test = std::make_shared<DatasetSplit>(load_split(eval_path, "test", {}));
+  std::fprintf(stderr, "training %s (%zu parameters) on %lld groups; %s\n", to_string(cfg.model.kind),
               ParamLayout(cfg.model).count(), (long long)train.groups(),
               test ? ("evaluating on " + std::to_string(o.eval_examples >= 0 ? std::min(o.eval_examples, test->examples()) : test->examples()) + " test examples").c_str()
                    : "no evaluation data");
@@ -95,7 +96,7 @@ void add_train_command(CLI::App& app) {
       ->required();
   cmd->add_option("--minutes", o->trainer.minutes, "stop training after this many minutes");
   cmd->add_option("--max-steps", o->trainer.max_steps, "stop after this many optimizer steps");
-  cmd->add_option("--eval-examples", o->eval_examples, "evaluate on the first N test examples only");
+  cmd->add_option("--eval-examples", o->eval_examples, "evaluate on the first N test examples only (0: no evaluation)");
   cmd->add_option("--checkpoint-every", o->trainer.checkpoint_minutes, "minutes between checkpoints (default 10)");
   cmd->add_option("--num-aug", o->num_aug, "augmented versions per puzzle when --data is a puzzle file");
   cmd->add_flag("--skip-bad", o->skip_bad, "skip bad rows of a puzzle file");

@@ -23,6 +23,12 @@ namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal = sig; }
 
+// Initialises the weights before the optimizer copies them into the EMA.
+Model& initialised(Model& m, int64_t seed) {
+  m.init_weights(uint64_t(seed));
+  return m;
+}
+
 std::string duration_str(double s) {
   char buf[32];
   if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
@@ -58,7 +64,7 @@ struct Trainer::Impl {
 
   Impl(Ops& o, RunConfig c, const DatasetSplit& d, TrainerOptions options, Evaluator e)
       : ops(o), cfg(std::move(c)), data(d), opt(std::move(options)), evaluate(std::move(e)),
-        model(o, cfg.model), optimizer((model.init_weights(uint64_t(cfg.train.seed)), model), cfg.train),
+        model(o, cfg.model), optimizer(initialised(model, cfg.train.seed), cfg.train),
         carry(make_carry(model, *cfg.train.global_batch_size)),
         batcher(d, *cfg.train.global_batch_size, cfg.train.eval_interval.value_or(cfg.train.epochs),
                 uint64_t(cfg.train.seed)) {
