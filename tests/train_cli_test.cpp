@@ -198,6 +198,15 @@ TEST_F(TrainCli, eval_writes_metrics_json_and_plot_and_solve_shows_steps) {
   EXPECT_NE(s.find("<svg"), std::string::npos);
   EXPECT_NE(s.find("polyline"), std::string::npos);
 
+  // DATA may also be a puzzle file: here a plain question,answer CSV.
+  std::ofstream(dir + "/qa.csv") << "question,answer\n"
+                                 << "004300209005009001070060043006002087190007400050083000600000105003508690042910300,"
+                                    "864371259325849761971265843436192587198657432257483916689734125713528694542916378\n";
+  auto csv = test::run_ponder("eval " + model + " " + dir + "/qa.csv --json " + dir + "/c.json");
+  ASSERT_EQ(csv.status, 0) << csv.output;
+  std::ifstream cf(dir + "/c.json");
+  EXPECT_EQ(nlohmann::json::parse(cf)["count"], 1);
+
   const std::string puzzle = "..3.7..4...6..23.1.89.........1.7.8.517.....6...4.....271..9..5.95..........2....";
   auto sv = test::run_ponder("solve " + model + " " + puzzle + " --show-steps --all-steps");
   ASSERT_EQ(sv.status, 0) << sv.output;

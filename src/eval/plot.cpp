@@ -80,8 +80,12 @@ void write_svg_plot(const std::string& path, const PlotSpec& spec) {
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       svg += "<circle cx=\"" + fmt("%.1f", px(s.x[i])) + "\" cy=\"" + fmt("%.1f", py(s.y[i])) +
              "\" r=\"3\" fill=\"" + col + "\"/>\n";
-    svg += "<text x=\"" + fmt("%.0f", left + 10) + "\" y=\"" + fmt("%.0f", top + 16 + 16 * double(k)) +
-           "\" fill=\"" + col + "\">" + escape(s.name) + "</text>\n";
+    // Legend in the lower right, where accuracy curves rarely are.
+    const double ly = H - bottom - 12 - 18 * double(spec.series.size() - 1 - k);
+    svg += "<rect x=\"" + fmt("%.0f", W - right - 190) + "\" y=\"" + fmt("%.0f", ly - 5) +
+           "\" width=\"14\" height=\"3\" fill=\"" + col + "\"/>\n";
+    svg += "<text x=\"" + fmt("%.0f", W - right - 170) + "\" y=\"" + fmt("%.0f", ly) + "\">" +
+           escape(s.name) + "</text>\n";
   }
   svg += "</svg>\n";
   write_file_atomic(path, {{svg.data(), svg.size()}});
