@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 THREADS ?= $(shell nproc)
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test test-sanitize demo bench clean
 all: build
 
 deps:
@@ -19,6 +19,13 @@ build: deps
 test: build
 	cd $(BUILD) && OMP_NUM_THREADS=$(THREADS) ctest --output-on-failure --timeout 900
 
+# The suite again under AddressSanitizer and UndefinedBehaviorSanitizer (the slow live-PyTorch and
+# learning tests excepted).
+test-sanitize: deps
+	cmake -S . -B $(BUILD)-asan -DPONDER_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPONDER_BENCH=OFF
+	cmake --build $(BUILD)-asan -j$(JOBS) --target ponder ponder_tests
+	cd $(BUILD)-asan && OMP_NUM_THREADS=$(THREADS) ctest --output-on-failure --timeout 900 -E 'Live|a_tiny_model'
+
 demo: build
 	scripts/demo.sh $(BUILD)
 
@@ -26,4 +33,4 @@ bench: build
 	$(BUILD)/bench/ponder_bench
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -42,6 +42,8 @@ struct LiveCase {
   int optimizer_steps;
 };
 
+void PrintTo(const LiveCase& c, std::ostream* os) { *os << c.name; }
+
 const LiveCase kCases[] = {
     {"trm_mlp_sudoku", R"({"name": "trm", "mlp_t": true, "pos_encodings": "none"})", 11, 81, 2, 3},
     {"trm_att_sudoku", R"({"name": "trm"})", 11, 81, 2, 3},
