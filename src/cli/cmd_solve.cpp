@@ -1,11 +1,13 @@
 // `ponder solve MODEL PUZZLE`: solve one Sudoku (an 81-character string, or every puzzle of a
-// file) and show how the answer is refined, supervision step by supervision step.
+// file) or one ARC task (a task JSON), and show how the answer is refined, supervision step by
+// supervision step.
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/solve.h"
 #include "core/error.h"
 #include "data/sudoku_dataset.h"
 #include "eval/evaluate.h"
@@ -28,9 +30,12 @@ void print_grid(const SudokuGrid& g, const SudokuGrid& givens, const std::vector
       const size_t i = size_t(r * 9 + c);
       if (c % 3 == 0) std::printf("| ");
       const char d = g[i] ? char('0' + g[i]) : '.';
-      if (colour && mark[i]) std::printf("\033[1;33m%c\033[0m", d);
-      else if (colour && givens[i]) std::printf("\033[2m%c\033[0m", d);
-      else std::printf("%c", d);
+      if (colour && mark[i])
+        std::printf("\033[1;33m%c\033[0m", d);
+      else if (colour && givens[i])
+        std::printf("\033[2m%c\033[0m", d);
+      else
+        std::printf("%c", d);
       std::printf(!colour && mark[i] ? "*" : " ");
     }
     std::printf("|\n");
@@ -45,7 +50,7 @@ std::string rule_break(const SudokuGrid& g) {
 }
 
 struct SolveOptions {
-  std::string model, puzzle;
+  std::string model, puzzle, data, svg;
   bool show_steps = false, all_steps = false;
 };
 
@@ -95,7 +100,8 @@ void solve_one(Model& m, const SudokuExample& e, const SolveOptions& o, bool col
   } else if (sudoku_is_solution(answer)) {
     std::printf("NOT valid: a complete grid, but it changes some givens of the puzzle\n");
   } else {
-    std::printf("NOT valid: the model's answer breaks the rules (%s)\n", rule_break(answer).c_str());
+    std::printf("NOT valid: the model's answer breaks the rules (%s)\n",
+                rule_break(answer).c_str());
   }
 }
 
@@ -103,19 +109,32 @@ void solve_one(Model& m, const SudokuExample& e, const SolveOptions& o, bool col
 
 void add_solve_command(CLI::App& app) {
   auto o = std::make_shared<SolveOptions>();
-  CLI::App* cmd = app.add_subcommand("solve", "Solve a Sudoku with a trained model, step by step");
+  CLI::App* cmd = app.add_subcommand(
+      "solve", "Solve a Sudoku or an ARC task with a trained model, step by step");
   cmd->add_option("model", o->model, "model file")->required();
   cmd->add_option("puzzle", o->puzzle,
-                  "81 characters (1-9 givens, '.' or '0' blanks), or a puzzle file")
+                  "Sudoku: 81 characters (1-9 givens, '.' or '0' blanks), or a puzzle file; "
+                  "ARC: a task JSON file")
       ->required();
-  cmd->add_flag("--show-steps", o->show_steps, "print the grid after each supervision step, changes marked");
-  cmd->add_flag("--all-steps", o->all_steps, "run all halt_max_steps steps instead of halting on q");
+  cmd->add_option("--data", o->data,
+                  "ARC: the dataset the model was trained on (its task versions vote)");
+  cmd->add_option("--svg", o->svg, "ARC: draw the demonstrations, test inputs and attempts as SVG");
+  cmd->add_flag("--show-steps", o->show_steps,
+                "print the grid after each supervision step, changes marked");
+  cmd->add_flag("--all-steps", o->all_steps,
+                "run all halt_max_steps steps instead of halting on q");
   cmd->callback([o] {
     auto ops = make_cpu_ops();
     LoadedModel lm = load_model_file(*ops, o->model);
     const ModelConfig& c = lm.config.model;
+    if (c.vocab_size == kArcVocab && c.seq_len == kArcSeqLen) {
+      solve_arc(*lm.model, {o->puzzle, o->data, o->svg, o->show_steps});
+      return;
+    }
+    PONDER_CHECK(o->data.empty() && o->svg.empty(), "--data and --svg are for ARC models");
     PONDER_CHECK(c.seq_len == 81 && c.vocab_size == kSudokuVocab, o->model,
-                 ": is not a Sudoku model (seq_len ", c.seq_len, ", vocab_size ", c.vocab_size, ")");
+                 ": is neither a Sudoku nor an ARC model (seq_len ", c.seq_len, ", vocab_size ",
+                 c.vocab_size, ")");
     std::vector<SudokuExample> puzzles;
     if (std::filesystem::is_regular_file(o->puzzle)) {
       SudokuReadOptions ro;

@@ -87,7 +87,9 @@ void run(const TrainCli& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainCli>();
   CLI::App* cmd = app.add_subcommand("train", "Train a TRM or HRM with deep supervision");
-  cmd->add_option("config", o->config, "preset (sudoku-cpu, sudoku-mlp, sudoku-att, hrm-sudoku) or JSON config")
+  std::string names;
+  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("config", o->config, "preset (" + names + ") or JSON config")
       ->required();
   cmd->add_option("overrides", o->overrides, "key=value overrides, e.g. arch.L_cycles=4 lr=3e-4");
   cmd->add_option("--data", o->data, "dataset directory (ponder data …) or a puzzle file")->required();

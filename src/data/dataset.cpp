@@ -30,7 +30,8 @@ void DatasetBuilder::add_puzzle(int32_t identifier) {
   s_.puzzle_indices.push_back(s_.puzzle_indices.back());
 }
 
-void DatasetBuilder::add_example(const std::vector<uint8_t>& input, const std::vector<uint8_t>& label) {
+void DatasetBuilder::add_example(const std::vector<uint8_t>& input,
+                                 const std::vector<uint8_t>& label) {
   PONDER_CHECK(int(input.size()) == s_.meta.seq_len && int(label.size()) == s_.meta.seq_len,
                "internal: example of length ", input.size(), " for seq_len ", s_.meta.seq_len);
   s_.inputs.insert(s_.inputs.end(), input.begin(), input.end());
@@ -38,7 +39,8 @@ void DatasetBuilder::add_example(const std::vector<uint8_t>& input, const std::v
   ++s_.puzzle_indices.back();
 }
 
-DatasetSplit DatasetBuilder::finish(int num_puzzle_identifiers, std::optional<int> ignore_label_id) {
+DatasetSplit DatasetBuilder::finish(int num_puzzle_identifiers,
+                                    std::optional<int> ignore_label_id) {
   if (open_group_) s_.group_indices.push_back(int32_t(s_.puzzle_identifiers.size()));
   open_group_ = false;
   DatasetMeta& m = s_.meta;
@@ -52,25 +54,13 @@ DatasetSplit DatasetBuilder::finish(int num_puzzle_identifiers, std::optional<in
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  PONDER_CHECK(f, path, ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 DatasetMeta parse_meta(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   JsonReader r(j, path);
   DatasetMeta m;
-  for (const char* required : {"pad_id", "blank_identifier_id", "vocab_size", "seq_len",
-                               "num_puzzle_identifiers", "total_groups", "mean_puzzle_examples", "sets"})
+  for (const char* required :
+       {"pad_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers",
+        "total_groups", "mean_puzzle_examples", "sets"})
     PONDER_CHECK(r.has(required), path, ": missing field '", required, "'");
   r.get("pad_id", m.pad_id);
   if (j.contains("ignore_label_id") && !j["ignore_label_id"].is_null()) {
@@ -94,12 +84,14 @@ DatasetMeta parse_meta(const std::string& path) {
                " must be in [1, 256]");
   PONDER_CHECK(m.seq_len >= 1, path, ": seq_len must be positive");
   PONDER_CHECK(m.num_puzzle_identifiers >= 1, path, ": num_puzzle_identifiers must be positive");
-  PONDER_CHECK(m.sets.size() == 1, path, ": sets ", nlohmann::json(m.sets).dump(),
-               ": only single-set datasets are supported (every reference builder writes [\"all\"])");
+  PONDER_CHECK(
+      m.sets.size() == 1, path, ": sets ", nlohmann::json(m.sets).dump(),
+      ": only single-set datasets are supported (every reference builder writes [\"all\"])");
   return m;
 }
 
-std::vector<uint8_t> read_tokens(const std::string& path, int64_t seq_len, int vocab, int64_t* rows) {
+std::vector<uint8_t> read_tokens(const std::string& path, int64_t seq_len, int vocab,
+                                 int64_t* rows) {
   NpyArray a = read_npy(path);
   PONDER_CHECK(a.shape.size() == 2 && a.shape[1] == seq_len, path, ": shape ", shape_str(a.shape),
                ", expected [N, ", seq_len, "] (seq_len from dataset.json)");
@@ -110,7 +102,8 @@ std::vector<uint8_t> read_tokens(const std::string& path, int64_t seq_len, int v
   } else {
     std::vector<int32_t> v = a.to_i32(path);
     for (size_t i = 0; i < v.size(); ++i) {
-      PONDER_CHECK(v[i] >= 0 && v[i] < 256, path, ": token ", v[i], " at index ", i, " is out of range");
+      PONDER_CHECK(v[i] >= 0 && v[i] < 256, path, ": token ", v[i], " at index ", i,
+                   " is out of range");
       out[i] = uint8_t(v[i]);
     }
   }
@@ -140,24 +133,26 @@ void check_csr(const std::string& path, const std::vector<int32_t>& idx, int64_t
 
 DatasetSplit read_dataset_split(const std::string& dir, const std::string& split) {
   const std::string base = dir + "/" + split + "/";
-  PONDER_CHECK(std::filesystem::exists(base + "dataset.json"), base,
-               "dataset.json: not found (is ", dir, " a dataset built by `ponder data`?)");
+  PONDER_CHECK(std::filesystem::exists(base + "dataset.json"), base, "dataset.json: not found (is ",
+               dir, " a dataset built by `ponder data`?)");
   DatasetSplit s;
   s.meta = parse_meta(base + "dataset.json");
   const std::string prefix = base + s.meta.sets[0] + "__";
   int64_t rows = 0, label_rows = 0;
   s.inputs = read_tokens(prefix + "inputs.npy", s.meta.seq_len, s.meta.vocab_size, &rows);
   s.labels = read_tokens(prefix + "labels.npy", s.meta.seq_len, s.meta.vocab_size, &label_rows);
-  PONDER_CHECK(label_rows == rows, prefix, "labels.npy: has ", label_rows, " rows but inputs.npy has ", rows);
+  PONDER_CHECK(label_rows == rows, prefix, "labels.npy: has ", label_rows,
+               " rows but inputs.npy has ", rows);
   s.puzzle_identifiers = read_index(prefix + "puzzle_identifiers.npy", -1);
   s.puzzle_indices = read_index(prefix + "puzzle_indices.npy", s.puzzles() + 1);
   s.group_indices = read_index(prefix + "group_indices.npy", -1);
   check_csr(prefix + "puzzle_indices.npy", s.puzzle_indices, rows);
   check_csr(prefix + "group_indices.npy", s.group_indices, s.puzzles());
   for (size_t i = 0; i < s.puzzle_identifiers.size(); ++i)
-    PONDER_CHECK(s.puzzle_identifiers[i] >= 0 && s.puzzle_identifiers[i] < s.meta.num_puzzle_identifiers,
-                 prefix, "puzzle_identifiers.npy: id ", s.puzzle_identifiers[i], " at index ", i,
-                 " is outside [0, ", s.meta.num_puzzle_identifiers, ")");
+    PONDER_CHECK(
+        s.puzzle_identifiers[i] >= 0 && s.puzzle_identifiers[i] < s.meta.num_puzzle_identifiers,
+        prefix, "puzzle_identifiers.npy: id ", s.puzzle_identifiers[i], " at index ", i,
+        " is outside [0, ", s.meta.num_puzzle_identifiers, ")");
   PONDER_CHECK(s.groups() == s.meta.total_groups, base, "dataset.json: total_groups ",
                s.meta.total_groups, " but group_indices.npy holds ", s.groups(), " groups");
   if (s.meta.total_puzzles < 0) s.meta.total_puzzles = s.puzzles();
@@ -170,12 +165,15 @@ void write_dataset_split(const std::string& dir, const std::string& split, const
   const int64_t L = s.meta.seq_len;
   write_npy(base + "all__inputs.npy", DType::U8, {s.examples(), L}, s.inputs.data());
   write_npy(base + "all__labels.npy", DType::U8, {s.examples(), L}, s.labels.data());
-  write_npy(base + "all__puzzle_identifiers.npy", DType::I32, {s.puzzles()}, s.puzzle_identifiers.data());
-  write_npy(base + "all__puzzle_indices.npy", DType::I32, {s.puzzles() + 1}, s.puzzle_indices.data());
+  write_npy(base + "all__puzzle_identifiers.npy", DType::I32, {s.puzzles()},
+            s.puzzle_identifiers.data());
+  write_npy(base + "all__puzzle_indices.npy", DType::I32, {s.puzzles() + 1},
+            s.puzzle_indices.data());
   write_npy(base + "all__group_indices.npy", DType::I32, {s.groups() + 1}, s.group_indices.data());
   const DatasetMeta& m = s.meta;
   nlohmann::json j = {{"pad_id", m.pad_id},
-                      {"ignore_label_id", m.ignore_label_id ? nlohmann::json(*m.ignore_label_id) : nlohmann::json()},
+                      {"ignore_label_id",
+                       m.ignore_label_id ? nlohmann::json(*m.ignore_label_id) : nlohmann::json()},
                       {"blank_identifier_id", m.blank_identifier_id},
                       {"vocab_size", m.vocab_size},
                       {"seq_len", m.seq_len},
@@ -192,6 +190,18 @@ void write_identifiers(const std::string& dir, const std::vector<std::string>& n
   const std::string text = nlohmann::json(names).dump();
   std::filesystem::create_directories(dir);
   write_file_atomic(dir + "/identifiers.json", {{text.data(), text.size()}});
+}
+
+std::vector<std::string> read_identifiers(const std::string& dir) {
+  const std::string path = dir + "/identifiers.json";
+  nlohmann::json j = read_json_file(path);
+  PONDER_CHECK(j.is_array(), path, ": expected a JSON list of puzzle names");
+  std::vector<std::string> names;
+  for (size_t i = 0; i < j.size(); ++i) {
+    PONDER_CHECK(j[i].is_string(), path, ": entry ", i, " is not a string");
+    names.push_back(j[i].get<std::string>());
+  }
+  return names;
 }
 
 bool is_dataset_dir(const std::string& dir) {

@@ -33,7 +33,7 @@ struct DatasetMeta {
 
 struct DatasetSplit {
   DatasetMeta meta;
-  std::vector<uint8_t> inputs, labels;     // [N_ex, L]
+  std::vector<uint8_t> inputs, labels;      // [N_ex, L]
   std::vector<int32_t> puzzle_identifiers;  // [N_puz]
   std::vector<int32_t> puzzle_indices;      // [N_puz + 1]
   std::vector<int32_t> group_indices;       // [N_grp + 1]
@@ -61,6 +61,7 @@ class DatasetBuilder {
 DatasetSplit read_dataset_split(const std::string& dir, const std::string& split);
 void write_dataset_split(const std::string& dir, const std::string& split, const DatasetSplit& s);
 void write_identifiers(const std::string& dir, const std::vector<std::string>& names);
+std::vector<std::string> read_identifiers(const std::string& dir);  // <dir>/identifiers.json
 bool is_dataset_dir(const std::string& dir);  // has <dir>/train/dataset.json or test/dataset.json
 
 }  // namespace ponder

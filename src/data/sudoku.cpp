@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/csv.h"
 
 namespace ponder {
 
@@ -278,26 +279,6 @@ SudokuExample sudoku_generate(const RandomStream& rng, uint64_t index, int targe
 
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  size_t b = 0;
-  while (b < s.size() && (s[b] == ' ' || s[b] == '\t')) ++b;
-  s = s.substr(b);
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
-}
-
 bool is_grid_text(const std::string& s) {
   SudokuGrid g;
   return sudoku_parse(s, &g).empty();
@@ -316,7 +297,8 @@ std::vector<Line> content_lines(const std::string& path) {
   int64_t n = 0;
   while (std::getline(f, s)) {
     ++n;
-    s = trim(s);
+    while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    s.erase(0, s.find_first_not_of(" \t") == std::string::npos ? s.size() : s.find_first_not_of(" \t"));
     if (s.empty() || s[0] == '#') continue;
     lines.push_back({n, s});
   }
@@ -337,7 +319,7 @@ std::vector<SudokuExample> read_sudoku_file(const std::string& path, const Sudok
   size_t first = 0, n_cols = 1;
   const bool csv = lines[0].text.find(',') != std::string::npos;
   if (csv) {
-    std::vector<std::string> head = split_csv(lines[0].text);
+    std::vector<std::string> head = csv_split(lines[0].text, true);
     n_cols = head.size();
     if (std::none_of(head.begin(), head.end(), is_grid_text)) {
       // A header row: find the columns by name.
@@ -380,7 +362,7 @@ std::vector<SudokuExample> read_sudoku_file(const std::string& path, const Sudok
     e.source = where;
     std::string q_text = line.text, a_text;
     if (csv) {
-      std::vector<std::string> f = split_csv(line.text);
+      std::vector<std::string> f = csv_split(line.text, true);
       if (f.size() != n_cols) {
         problem = "has " + std::to_string(f.size()) + " fields, expected " + std::to_string(n_cols);
       } else {

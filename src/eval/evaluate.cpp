@@ -1,9 +1,7 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
-
-#include "data/batcher.h"
-#include "train/act.h"
 
 namespace ponder {
 
@@ -32,8 +30,12 @@ EvalResult evaluate(Model& m, const DatasetSplit& split, const EvalOptions& o) {
   const ModelConfig& c = m.config();
   const int N = c.halt_max_steps;
   const int64_t L = c.seq_len;
-  EvalBatcher batcher(split, o.batch_size, o.max_examples);
-  Carry carry = make_carry(m, o.batch_size);
+  // A split smaller than one batch runs in one batch of its own size, not padded to batch_size.
+  int64_t n_examples = split.examples();
+  if (o.max_examples >= 0) n_examples = std::min(n_examples, o.max_examples);
+  const int64_t batch_size = std::clamp<int64_t>(n_examples, 1, o.batch_size);
+  EvalBatcher batcher(split, batch_size, o.max_examples);
+  Carry carry = make_carry(m, batch_size);
   StepOptions so;
   so.train = false;
   so.backward = false;
@@ -83,6 +85,7 @@ EvalResult evaluate(Model& m, const DatasetSplit& split, const EvalOptions& o) {
           act.halting_accuracy += halt_ok;
         }
       }
+      if (k == N && o.on_final) o.on_final(batch, s);
     }
     for (int64_t row = 0; row < batch.real; ++row) r.count += n_valid[size_t(row)] > 0;
     done += batch.real;

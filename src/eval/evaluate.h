@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "data/batcher.h"
 #include "data/dataset.h"
 #include "model/model.h"
+#include "train/act.h"
 
 namespace ponder {
 
@@ -19,6 +21,9 @@ struct EvalOptions {
   int64_t max_examples = -1;  // evaluate only the first N examples of the split
   // Called after each batch with (examples done, examples total).
   std::function<void(int64_t, int64_t)> progress;
+  // Called after the last supervision step of each batch with its rows (padding rows last) and
+  // their predictions, for task metrics such as ARC voting or maze path checks.
+  std::function<void(const DataBatch&, const StepResult&)> on_final;
 };
 
 struct HaltMetrics {
@@ -26,9 +31,9 @@ struct HaltMetrics {
 };
 
 struct EvalResult {
-  int64_t count = 0;   // evaluated rows (padding and rows without labels excluded)
-  HaltMetrics fixed;   // after halt_max_steps steps, as the reference reports
-  HaltMetrics act;     // each row stopped at its own halting step
+  int64_t count = 0;  // evaluated rows (padding and rows without labels excluded)
+  HaltMetrics fixed;  // after halt_max_steps steps, as the reference reports
+  HaltMetrics act;    // each row stopped at its own halting step
   std::vector<double> per_step_exact_accuracy, per_step_token_accuracy;  // after step 1..N_sup
   double seconds = 0;
   nlohmann::json to_json() const;

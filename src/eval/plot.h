@@ -19,4 +19,7 @@ struct PlotSpec {
 
 void write_svg_plot(const std::string& path, const PlotSpec& spec);
 
+// Text with <, > and & escaped for SVG.
+std::string svg_escape(const std::string& s);
+
 }  // namespace ponder

@@ -1,11 +1,25 @@
 #include "io/json_reader.h"
 
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "core/error.h"
 
 namespace ponder {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  PONDER_CHECK(f, path, ": cannot open");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+}
 
 JsonReader::JsonReader(const nlohmann::json& obj, std::string where)
     : obj_(obj), where_(std::move(where)) {

@@ -9,6 +9,9 @@
 
 namespace ponder {
 
+// A JSON file, parsed; fails naming the file when it cannot be read or is not valid JSON.
+nlohmann::json read_json_file(const std::string& path);
+
 class JsonReader {
  public:
   // `where` names the object in messages, e.g. "model.safetensors: config.arch".

@@ -1,11 +1,10 @@
 #include "train/presets.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "core/error.h"
+#include "io/json_reader.h"
 
 namespace ponder {
 
@@ -17,50 +16,122 @@ using nlohmann::json;
 // warmup steps, weight decay 1.0 for weights and puzzle embedding, EMA 0.999.
 json trm_sudoku(bool mlp_t) {
   return {{"arch",
-           {{"name", "trm"}, {"hidden_size", 512}, {"num_heads", 8}, {"expansion", 4},
-            {"H_cycles", 3}, {"L_cycles", 6}, {"H_layers", 0}, {"L_layers", 2},
-            {"mlp_t", mlp_t}, {"pos_encodings", mlp_t ? "none" : "rope"},
-            {"puzzle_emb_ndim", 512}, {"puzzle_emb_len", 16}, {"halt_max_steps", 16},
-            {"halt_exploration_prob", 0.1}, {"no_ACT_continue", true},
+           {{"name", "trm"},
+            {"hidden_size", 512},
+            {"num_heads", 8},
+            {"expansion", 4},
+            {"H_cycles", 3},
+            {"L_cycles", 6},
+            {"H_layers", 0},
+            {"L_layers", 2},
+            {"mlp_t", mlp_t},
+            {"pos_encodings", mlp_t ? "none" : "rope"},
+            {"puzzle_emb_ndim", 512},
+            {"puzzle_emb_len", 16},
+            {"halt_max_steps", 16},
+            {"halt_exploration_prob", 0.1},
+            {"no_ACT_continue", true},
             {"forward_dtype", "bfloat16"},
             {"loss", {{"name", "losses@ACTLossHead"}, {"loss_type", "stablemax_cross_entropy"}}}}},
-          {"global_batch_size", 768}, {"epochs", 50000}, {"eval_interval", 5000},
-          {"lr", 1e-4}, {"lr_min_ratio", 1.0}, {"lr_warmup_steps", 2000},
-          {"weight_decay", 1.0}, {"beta1", 0.9}, {"beta2", 0.95},
-          {"puzzle_emb_lr", 1e-4}, {"puzzle_emb_weight_decay", 1.0},
-          {"ema", true}, {"ema_rate", 0.999}, {"seed", 0}};
+          {"global_batch_size", 768},
+          {"epochs", 50000},
+          {"eval_interval", 5000},
+          {"lr", 1e-4},
+          {"lr_min_ratio", 1.0},
+          {"lr_warmup_steps", 2000},
+          {"weight_decay", 1.0},
+          {"beta1", 0.9},
+          {"beta2", 0.95},
+          {"puzzle_emb_lr", 1e-4},
+          {"puzzle_emb_weight_decay", 1.0},
+          {"ema", true},
+          {"ema_rate", 0.999},
+          {"seed", 0}};
 }
 
 json hrm_sudoku() {
   return {{"arch",
-           {{"name", "hrm"}, {"hidden_size", 512}, {"num_heads", 8}, {"expansion", 4},
-            {"H_cycles", 2}, {"L_cycles", 2}, {"H_layers", 4}, {"L_layers", 4},
-            {"pos_encodings", "rope"}, {"puzzle_emb_ndim", 512}, {"halt_max_steps", 16},
-            {"halt_exploration_prob", 0.1}, {"forward_dtype", "bfloat16"},
+           {{"name", "hrm"},
+            {"hidden_size", 512},
+            {"num_heads", 8},
+            {"expansion", 4},
+            {"H_cycles", 2},
+            {"L_cycles", 2},
+            {"H_layers", 4},
+            {"L_layers", 4},
+            {"pos_encodings", "rope"},
+            {"puzzle_emb_ndim", 512},
+            {"halt_max_steps", 16},
+            {"halt_exploration_prob", 0.1},
+            {"forward_dtype", "bfloat16"},
             {"loss", {{"name", "losses@ACTLossHead"}, {"loss_type", "stablemax_cross_entropy"}}}}},
-          {"global_batch_size", 768}, {"epochs", 20000}, {"eval_interval", 2000},
-          {"lr", 1e-4}, {"lr_min_ratio", 1.0}, {"lr_warmup_steps", 2000},
-          {"weight_decay", 1.0}, {"beta1", 0.9}, {"beta2", 0.95},
-          {"puzzle_emb_lr", 1e-4}, {"puzzle_emb_weight_decay", 1.0}, {"ema", false}, {"seed", 0}};
+          {"global_batch_size", 768},
+          {"epochs", 20000},
+          {"eval_interval", 2000},
+          {"lr", 1e-4},
+          {"lr_min_ratio", 1.0},
+          {"lr_warmup_steps", 2000},
+          {"weight_decay", 1.0},
+          {"beta1", 0.9},
+          {"beta2", 0.95},
+          {"puzzle_emb_lr", 1e-4},
+          {"puzzle_emb_weight_decay", 1.0},
+          {"ema", false},
+          {"seed", 0}};
 }
 
-// Sudoku on a 2-core CPU in minutes: TRM-MLP at D = 128, T = 2, n = 2, batch 64.
-json sudoku_cpu() {
-  json j = trm_sudoku(true);
+// Maze-Hard: attention with n = 4 (REFERENCE.md §7.4, §11), otherwise the Sudoku recipe.
+json trm_maze() {
+  json j = trm_sudoku(false);
+  j["arch"]["L_cycles"] = 4;
+  return j;
+}
+
+// ARC-AGI-1/2: n = 4, 100k epochs evaluated every 10k, weight decay 0.1, and a puzzle embedding
+// learned 100× faster (1e-2) since each version's row sees few examples.
+json trm_arc() {
+  json j = trm_maze();
+  j["epochs"] = 100000;
+  j["eval_interval"] = 10000;
+  j["weight_decay"] = 0.1;
+  j["puzzle_emb_lr"] = 1e-2;
+  j["puzzle_emb_weight_decay"] = 0.1;
+  return j;
+}
+
+json hrm_arc() {
+  json j = hrm_sudoku();
+  j["epochs"] = 100000;
+  j["eval_interval"] = 10000;
+  j["weight_decay"] = 0.1;
+  j["puzzle_emb_lr"] = 1e-2;
+  j["puzzle_emb_weight_decay"] = 0.1;
+  return j;
+}
+
+// The CPU presets shrink a recipe to D = 128 with the optimiser settings that train it in minutes.
+json cpu_scale(json j, int batch) {
   j["arch"]["hidden_size"] = 128;
-  j["arch"]["num_heads"] = 2;
-  j["arch"]["H_cycles"] = 2;
-  j["arch"]["L_cycles"] = 2;
+  j["arch"]["num_heads"] = 4;
   j["arch"]["puzzle_emb_ndim"] = 128;
-  j["global_batch_size"] = 64;
+  j["global_batch_size"] = batch;
   j["epochs"] = 1000;
   j["eval_interval"] = 1000;
   j["lr"] = 1e-3;
   j["lr_warmup_steps"] = 50;
   j["weight_decay"] = 0.1;
-  j["puzzle_emb_lr"] = 1e-3;
   j["puzzle_emb_weight_decay"] = 0.1;
   j["ema_rate"] = 0.99;
+  return j;
+}
+
+// Sudoku on a 2-core CPU in minutes: TRM-MLP at D = 128, T = 2, n = 2, batch 64.
+json sudoku_cpu() {
+  json j = cpu_scale(trm_sudoku(true), 64);
+  j["arch"]["num_heads"] = 2;
+  j["arch"]["H_cycles"] = 2;
+  j["arch"]["L_cycles"] = 2;
+  j["puzzle_emb_lr"] = 1e-3;
   return j;
 }
 
@@ -70,6 +141,20 @@ const std::map<std::string, json (*)()>& presets() {
       {"sudoku-att", [] { return trm_sudoku(false); }},
       {"hrm-sudoku", hrm_sudoku},
       {"sudoku-cpu", sudoku_cpu},
+      {"maze", trm_maze},
+      {"hrm-maze", hrm_sudoku},
+      {"arc1", trm_arc},
+      {"arc2", trm_arc},
+      {"hrm-arc", hrm_arc},
+      {"maze-cpu", [] { return cpu_scale(trm_maze(), 32); }},
+      {"arc-cpu",
+       [] {
+         json j = cpu_scale(trm_arc(), 16);
+         j["arch"]["H_cycles"] = 2;
+         j["arch"]["L_cycles"] = 2;
+         j["puzzle_emb_lr"] = 1e-2;
+         return j;
+       }},
   };
   return p;
 }
@@ -99,15 +184,7 @@ nlohmann::json load_config_arg(const std::string& arg) {
     for (const auto& n : preset_names()) all += (all.empty() ? "" : ", ") + n;
     fail("'", arg, "' is neither a preset (", all, ") nor a config file");
   }
-  std::ifstream f(arg);
-  PONDER_CHECK(f, arg, ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(arg, ": not valid JSON: ", e.what());
-  }
+  return read_json_file(arg);
 }
 
 }  // namespace ponder
