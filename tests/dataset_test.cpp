@@ -18,14 +18,7 @@
 namespace ponder {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 class DataFiles : public ::testing::Test {
  protected:
@@ -49,10 +42,12 @@ TEST_F(DataFiles, npy_round_trip_and_errors) {
   std::string head(128, '\0');
   f.read(head.data(), 128);
   EXPECT_EQ(head.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
-  EXPECT_NE(head.find("'descr': '<i4', 'fortran_order': False, 'shape': (3,), }"), std::string::npos);
+  EXPECT_NE(head.find("'descr': '<i4', 'fortran_order': False, 'shape': (3,), }"),
+            std::string::npos);
 
   test::write_bytes(dir + "/bad.npy", "not numpy at all");
-  EXPECT_NE(error_of([&] { read_npy(dir + "/bad.npy"); }).find(dir + "/bad.npy: not a .npy file"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_npy(dir + "/bad.npy"); }).find(dir + "/bad.npy: not a .npy file"),
+            std::string::npos);
   std::string text = std::string("\x93NUMPY\x01\x00", 8);
   std::string h = "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }";
   h += std::string((64 - (10 + h.size() + 1) % 64) % 64, ' ') + "\n";
@@ -66,7 +61,8 @@ TEST_F(DataFiles, npy_round_trip_and_errors) {
   std::string d = text;
   d.replace(d.find("<i4"), 3, "<c8");
   test::write_bytes(dir + "/complex.npy", d);
-  EXPECT_NE(error_of([&] { read_npy(dir + "/complex.npy"); }).find("unsupported npy dtype '<c8'"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_npy(dir + "/complex.npy"); }).find("unsupported npy dtype '<c8'"),
+            std::string::npos);
 }
 
 TEST(Dataset, reads_what_the_reference_builder_writes) {
@@ -78,8 +74,11 @@ TEST(Dataset, reads_what_the_reference_builder_writes) {
   EXPECT_EQ(tr.meta.vocab_size, 11);
   EXPECT_EQ(*tr.meta.ignore_label_id, 0);
   // The first version of each group is the original Kaggle puzzle, tokens = digit + 1.
-  EXPECT_EQ(sudoku_to_string(sudoku_from_tokens(std::vector<int32_t>(tr.inputs.begin(), tr.inputs.begin() + 81).data()), '0'),
-            "004300209005009001070060043006002087190007400050083000600000105003508690042910300");
+  EXPECT_EQ(
+      sudoku_to_string(sudoku_from_tokens(
+                           std::vector<int32_t>(tr.inputs.begin(), tr.inputs.begin() + 81).data()),
+                       '0'),
+      "004300209005009001070060043006002087190007400050083000600000105003508690042910300");
   DatasetSplit te = read_dataset_split(ref, "test");
   EXPECT_EQ(te.examples(), 1);
 }
@@ -115,20 +114,27 @@ TEST_F(DataFiles, broken_datasets_name_the_file_and_problem) {
   std::vector<int32_t> bad = s.puzzle_indices;
   std::swap(bad[1], bad[2]);
   write_npy(base + "all__puzzle_indices.npy", DType::I32, {int64_t(bad.size())}, bad.data());
-  EXPECT_NE(error_of([&] { read_dataset_split(dir, "train"); }).find(base + "all__puzzle_indices.npy: entry 2"),
+  EXPECT_NE(error_of([&] {
+              read_dataset_split(dir, "train");
+            }).find(base + "all__puzzle_indices.npy: entry 2"),
             std::string::npos);
-  write_npy(base + "all__puzzle_indices.npy", DType::I32, {int64_t(s.puzzle_indices.size())}, s.puzzle_indices.data());
+  write_npy(base + "all__puzzle_indices.npy", DType::I32, {int64_t(s.puzzle_indices.size())},
+            s.puzzle_indices.data());
   std::vector<uint8_t> tokens = s.inputs;
   tokens[5] = 11;
   write_npy(base + "all__inputs.npy", DType::U8, {s.examples(), 81}, tokens.data());
   EXPECT_NE(error_of([&] { read_dataset_split(dir, "train"); })
-                .find(base + "all__inputs.npy: token 11 at example 0, position 5 is outside the vocabulary [0, 11)"),
+                .find(base + "all__inputs.npy: token 11 at example 0, position 5 is outside the "
+                             "vocabulary [0, 11)"),
             std::string::npos);
   write_npy(base + "all__inputs.npy", DType::U8, {s.examples(), 81}, s.inputs.data());
   std::ofstream(base + "dataset.json") << "{\"pad_id\": 0}";
-  EXPECT_NE(error_of([&] { read_dataset_split(dir, "train"); }).find(base + "dataset.json: missing field"),
+  EXPECT_NE(error_of([&] {
+              read_dataset_split(dir, "train");
+            }).find(base + "dataset.json: missing field"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { read_dataset_split(dir, "test"); }).find("dataset.json: not found"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_dataset_split(dir, "test"); }).find("dataset.json: not found"),
+            std::string::npos);
 }
 
 DatasetSplit grouped_split(int groups, int versions) {

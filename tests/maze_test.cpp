@@ -17,6 +17,8 @@
 namespace ponder {
 namespace {
 
+using test::error_of;
+
 // A 5×5 maze with a unique 8-move shortest path (along the top, then down the right) and a
 // 12-move detour (down the left, through the middle).
 const std::string kQ =
@@ -46,15 +48,6 @@ std::string why_not(const std::string& q, const std::string& a, int n) {
   std::string why;
   EXPECT_FALSE(maze_valid_path(q, a, n, &why)) << a;
   return why;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The properties every generated maze must have.

@@ -8,11 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 
 namespace ponder::test {
 
-inline std::string source_path(const std::string& rel) { return std::string(PONDER_SOURCE_DIR) + "/" + rel; }
+// The message of the ponder::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline std::string source_path(const std::string& rel) {
+  return std::string(PONDER_SOURCE_DIR) + "/" + rel;
+}
 
 // Fills with N(0, std²)-like values (a truncated normal, deterministic per seed).
 inline void randn(float* x, size_t n, double std, uint64_t seed) {
@@ -65,7 +78,8 @@ inline void expect_gradient_matches(const std::string& what, float* x, size_t n,
     if (std::fabs(grad[i]) > std::fabs(grad[best])) best = i;
   idx.push_back(best);
   RandomStream rng(77, n);
-  for (int s = 0; s < samples; ++s) idx.push_back(size_t(rng.integer(uint64_t(s), 0, int64_t(n) - 1)));
+  for (int s = 0; s < samples; ++s)
+    idx.push_back(size_t(rng.integer(uint64_t(s), 0, int64_t(n) - 1)));
   for (size_t i : idx) {
     const float x0 = saved[i];
     const float step = float(h * std::max(1.0, std::fabs(double(x0))));

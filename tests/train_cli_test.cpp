@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -34,8 +35,9 @@ class TrainCli : public ::testing::Test {
   static void SetUpTestSuite() {
     shared = new std::string(test::temp_dir());
     std::ofstream(*shared + "/tiny.json") << kTiny;
-    auto r = test::run_ponder("data sudoku --generate 96 --clues 50 --test-size 32 --num-aug 1 --seed 1 --out " +
-                              *shared + "/data");
+    auto r = test::run_ponder(
+        "data sudoku --generate 96 --clues 50 --test-size 32 --num-aug 1 --seed 1 --out " +
+        *shared + "/data");
     ASSERT_EQ(r.status, 0) << r.output;
   }
   static void TearDownTestSuite() {
@@ -46,8 +48,8 @@ class TrainCli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir); }
   // `extra` may start with key=value overrides, then options.
   std::string train(const std::string& out, const std::string& extra) {
-    return "train " + *shared + "/tiny.json " + extra + " --data " + *shared + "/data --out " + out +
-           " --no-progress";
+    return "train " + *shared + "/tiny.json " + extra + " --data " + *shared + "/data --out " +
+           out + " --no-progress";
   }
   static std::string* shared;
   std::string dir;
@@ -71,22 +73,75 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
 
 TEST_F(TrainCli, a_tiny_model_clearly_learns_sudoku_in_about_a_minute) {
   // 2,800 generated puzzles with 31 blanks each; chance of a whole grid right is ~9^-31.
-  auto d = test::run_ponder("data sudoku --generate 3000 --clues 50 --test-size 200 --num-aug 4 --seed 2 --out " +
-                            dir + "/data");
+  auto d = test::run_ponder(
+      "data sudoku --generate 3000 --clues 50 --test-size 200 --num-aug 4 --seed 2 --out " + dir +
+      "/data");
   ASSERT_EQ(d.status, 0) << d.output;
-  auto t = test::run_ponder("train sudoku-cpu arch.hidden_size=64 arch.puzzle_emb_ndim=64 arch.halt_max_steps=8 "
-                            "global_batch_size=32 lr=2e-3 lr_warmup_steps=20 ema_rate=0.95 --data " +
-                            dir + "/data --out " + dir + "/run --max-steps 400 --eval-examples 0 --no-progress");
+  auto t = test::run_ponder(
+      "train sudoku-cpu arch.hidden_size=64 arch.puzzle_emb_ndim=64 arch.halt_max_steps=8 "
+      "global_batch_size=32 lr=2e-3 lr_warmup_steps=20 ema_rate=0.95 --data " +
+      dir + "/data --out " + dir + "/run --max-steps 400 --eval-examples 0 --no-progress");
   ASSERT_EQ(t.status, 0) << t.output;
-  auto e = test::run_ponder("eval " + dir + "/run/model.safetensors " + dir + "/data --json " + dir + "/m.json");
+  auto e =
+      test::run_ponder("eval " + dir + "/run/model.safetensors " + dir + "/data --json " + dir +
+                       "/m.json --halt fixed,q,stable:2,verify --halt-plot " + dir + "/halt.svg");
   ASSERT_EQ(e.status, 0) << e.output;
   std::ifstream jf(dir + "/m.json");
   nlohmann::json j = nlohmann::json::parse(jf);
   EXPECT_EQ(j["count"], 200);
-  EXPECT_GE(j["exact_accuracy"].get<double>(), 0.10) << e.output;  // measured: 0.235 after 413 steps
+  // Early halting: fixed is the reference's number; q is ACT halting; the verifier stops a puzzle
+  // once its grid is a solution, so it is right at least as often as the last step and never later.
+  ASSERT_EQ(j["halting"].size(), 4u) << e.output;
+  const auto& fixed = j["halting"][0];
+  const auto& q = j["halting"][1];
+  const auto& verify = j["halting"][3];
+  EXPECT_NEAR(fixed["exact_accuracy"].get<double>(), j["exact_accuracy"].get<double>(), 1e-9);
+  EXPECT_EQ(fixed["mean_steps"], 8.0);
+  EXPECT_NEAR(q["mean_steps"].get<double>(), j["act"]["mean_steps"].get<double>(), 0.05);
+  EXPECT_NEAR(q["exact_accuracy"].get<double>(), j["act"]["exact_accuracy"].get<double>(), 0.02);
+  EXPECT_GE(verify["exact_accuracy"].get<double>(), fixed["exact_accuracy"].get<double>());
+  EXPECT_LE(verify["mean_steps"].get<double>(), 8.0);
+  for (const auto& h : j["halting"]) EXPECT_GT(h["puzzles_per_second"].get<double>(), 0.0);
+  EXPECT_NE(e.output.find("speed-up"), std::string::npos) << e.output;
+  EXPECT_TRUE(fs::exists(dir + "/halt.svg"));
+  EXPECT_GE(j["exact_accuracy"].get<double>(), 0.10)
+      << e.output;  // measured: 0.235 after 413 steps
   EXPECT_GE(j["token_accuracy"].get<double>(), 0.85) << e.output;
   // Later supervision steps refine the answer: the last step is at least as good as the first.
-  EXPECT_GE(j["per_step_token_accuracy"].back().get<double>(), j["per_step_token_accuracy"][0].get<double>());
+  EXPECT_GE(j["per_step_token_accuracy"].back().get<double>(),
+            j["per_step_token_accuracy"][0].get<double>());
+}
+
+// Starts `ponder ARGS` (a shell command line), sends `sig` once `ready()` holds (or after 60 s),
+// and returns the wait status.
+int run_and_signal(const std::string& args, int sig, const std::function<bool()>& ready) {
+  const std::string cmd = std::string(PONDER_BINARY) + " " + args;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ready() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+size_t count_lines(const std::string& path) {
+  std::ifstream f(path);
+  std::string l;
+  size_t n = 0;
+  while (std::getline(f, l)) ++n;
+  return n;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
 TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
@@ -104,30 +159,11 @@ TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
   // Interrupted by SIGINT at whatever step it reached (a long run, so that the signal surely comes
   // first), then resumed for three more steps: the same as an uninterrupted run to that step.
   const std::string longer = "epochs=2000";
-  const std::string cmd = std::string(PONDER_BINARY) + " " +
-                          train(dir + "/c", longer) + " > " + dir + "/c.log 2>&1";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  size_t lines = 0;
-  while (lines < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::ifstream log(dir + "/c/metrics.jsonl");
-    std::string l;
-    lines = 0;
-    while (std::getline(log, l)) ++lines;
-  }
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = run_and_signal(train(dir + "/c", longer) + " > " + dir + "/c.log 2>&1", SIGINT,
+                                    [&] { return count_lines(dir + "/c/metrics.jsonl") >= 3; });
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
-  std::ifstream clog(dir + "/c.log");
-  std::string text((std::istreambuf_iterator<char>(clog)), std::istreambuf_iterator<char>());
+  const std::string text = read_text(dir + "/c.log");
   const size_t at = text.find("interrupted at step ");
   ASSERT_NE(at, std::string::npos) << text;
   const int stopped = std::stoi(text.substr(at + 20));
@@ -140,12 +176,29 @@ TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
   expect_same_tensors(dir + "/d/checkpoint.safetensors", dir + "/c/checkpoint.safetensors");
 }
 
+TEST_F(TrainCli, a_signal_during_evaluation_stops_it_and_checkpoints) {
+  // The final evaluation on 9,999 puzzles takes a while; SIGTERM once it has started.
+  const std::string eval_data = test::source_path("../shared/data/sudoku/kaggle_first9999.csv");
+  const int status = run_and_signal(
+      train(dir + "/e", "--max-steps 1 --eval-data " + eval_data) + " > " + dir + "/e.log 2>&1",
+      SIGTERM,
+      [&] { return read_text(dir + "/e.log").find("\revaluating ") != std::string::npos; });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string log = read_text(dir + "/e.log");
+  EXPECT_NE(log.find("interrupted at step 1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("eval at step"), std::string::npos) << log;  // no partial scores
+  EXPECT_EQ(read_text(dir + "/e/metrics.jsonl").find("\"eval\""), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir + "/e/checkpoint.safetensors"));
+}
+
 TEST_F(TrainCli, damaged_checkpoints_are_refused_and_runs_are_not_overwritten) {
   auto r = test::run_ponder(train(dir + "/r", "--max-steps 2"));
   ASSERT_EQ(r.status, 0) << r.output;
   auto again = test::run_ponder(train(dir + "/r", "--max-steps 2"));
   EXPECT_NE(again.status, 0);
-  EXPECT_NE(again.output.find("holds a run already; pass --resume"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("holds a run already; pass --resume"), std::string::npos)
+      << again.output;
 
   const std::string ck = dir + "/r/checkpoint.safetensors";
   fs::copy_file(ck, dir + "/good.safetensors");
@@ -166,11 +219,12 @@ TEST_F(TrainCli, damaged_checkpoints_are_refused_and_runs_are_not_overwritten) {
   auto cut = test::run_ponder(train(dir + "/r", "--max-steps 4 --resume"));
   EXPECT_NE(cut.status, 0);
   EXPECT_NE(cut.output.find("truncated"), std::string::npos) << cut.output;
-  auto other = test::run_ponder("train " + *shared + "/tiny.json lr=0.5 --data " + *shared + "/data --out " + dir +
-                                "/a2 --max-steps 1 --no-progress");
+  auto other = test::run_ponder("train " + *shared + "/tiny.json lr=0.5 --data " + *shared +
+                                "/data --out " + dir + "/a2 --max-steps 1 --no-progress");
   ASSERT_EQ(other.status, 0) << other.output;
-  auto mismatch = test::run_ponder("train " + *shared + "/tiny.json lr=0.01 --data " + *shared + "/data --out " +
-                                   dir + "/a2 --max-steps 2 --resume --no-progress");
+  auto mismatch =
+      test::run_ponder("train " + *shared + "/tiny.json lr=0.01 --data " + *shared +
+                       "/data --out " + dir + "/a2 --max-steps 2 --resume --no-progress");
   EXPECT_NE(mismatch.status, 0);
   EXPECT_NE(mismatch.output.find("different configuration"), std::string::npos) << mismatch.output;
 }
@@ -179,8 +233,8 @@ TEST_F(TrainCli, eval_writes_metrics_json_and_plot_and_solve_shows_steps) {
   auto r = test::run_ponder(train(dir + "/r", "--max-steps 3"));
   ASSERT_EQ(r.status, 0) << r.output;
   const std::string model = dir + "/r/model.safetensors";
-  auto e = test::run_ponder("eval " + model + " " + *shared + "/data --json " + dir + "/m.json --plot " + dir +
-                            "/curve.svg");
+  auto e = test::run_ponder("eval " + model + " " + *shared + "/data --json " + dir +
+                            "/m.json --plot " + dir + "/curve.svg");
   ASSERT_EQ(e.status, 0) << e.output;
   std::ifstream jf(dir + "/m.json");
   nlohmann::json j = nlohmann::json::parse(jf);
@@ -199,22 +253,29 @@ TEST_F(TrainCli, eval_writes_metrics_json_and_plot_and_solve_shows_steps) {
   EXPECT_NE(s.find("polyline"), std::string::npos);
 
   // DATA may also be a puzzle file: here a plain question,answer CSV.
-  std::ofstream(dir + "/qa.csv") << "question,answer\n"
-                                 << "004300209005009001070060043006002087190007400050083000600000105003508690042910300,"
-                                    "864371259325849761971265843436192587198657432257483916689734125713528694542916378\n";
+  std::ofstream(dir + "/qa.csv")
+      << "question,answer\n"
+      << "004300209005009001070060043006002087190007400050083000600000105003508690042910300,"
+         "864371259325849761971265843436192587198657432257483916689734125713528694542916378\n";
   auto csv = test::run_ponder("eval " + model + " " + dir + "/qa.csv --json " + dir + "/c.json");
   ASSERT_EQ(csv.status, 0) << csv.output;
   std::ifstream cf(dir + "/c.json");
   EXPECT_EQ(nlohmann::json::parse(cf)["count"], 1);
 
-  const std::string puzzle = "..3.7..4...6..23.1.89.........1.7.8.517.....6...4.....271..9..5.95..........2....";
+  const std::string puzzle =
+      "..3.7..4...6..23.1.89.........1.7.8.517.....6...4.....271..9..5.95..........2....";
   auto sv = test::run_ponder("solve " + model + " " + puzzle + " --show-steps --all-steps");
+  auto sv_verify = test::run_ponder("solve " + model + " " + puzzle + " --halt verify");
+  ASSERT_EQ(sv_verify.status, 0) << sv_verify.output;
+  auto sv_bad = test::run_ponder("solve " + model + " " + puzzle + " --halt soon");
+  EXPECT_NE(sv_bad.output.find("unknown halting rule 'soon'"), std::string::npos) << sv_bad.output;
   ASSERT_EQ(sv.status, 0) << sv.output;
   EXPECT_NE(sv.output.find("step 1: halting confidence"), std::string::npos) << sv.output;
   EXPECT_NE(sv.output.find("step 4:"), std::string::npos) << sv.output;
   EXPECT_NE(sv.output.find("+-------+-------+-------+"), std::string::npos);
   EXPECT_TRUE(sv.output.find("valid:") != std::string::npos ||
-              sv.output.find("NOT valid") != std::string::npos) << sv.output;
+              sv.output.find("NOT valid") != std::string::npos)
+      << sv.output;
   auto badp = test::run_ponder("solve " + model + " 12345");
   EXPECT_NE(badp.status, 0);
   EXPECT_NE(badp.output.find("has 5 characters, expected 81"), std::string::npos) << badp.output;

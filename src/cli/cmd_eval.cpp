@@ -2,29 +2,78 @@
 // halt_max_steps steps and with ACT halting, the accuracy after each supervision step, as a table,
 // JSON and an SVG plot; for ARC, pass@k after voting across versions and a submission file; for
 // mazes, how many predicted paths are valid shortest paths.
-#include <cmath>
-#include <filesystem>
 #include <fstream>
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "data/arc.h"
-#include "data/maze.h"
 #include "data/sources.h"
 #include "eval/evaluate.h"
+#include "eval/halting.h"
 #include "eval/plot.h"
+#include "eval/task_metrics.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 #include "train/model_file.h"
 
 namespace ponder::cli {
 
+namespace {
+
+struct Options {
+  std::string model, data, json, plot, submission, halt, halt_plot;
+  int64_t batch = 64, max_puzzles = -1;
+  bool skip_bad = false, arc = false, static_batches = false;
+};
+
+// Each halting rule of --halt over the same puzzles: a table, JSON and the accuracy-against-compute
+// plot, beside the curve of stopping every puzzle after k steps.
+nlohmann::json run_halting_rules(Model& m, const DatasetSplit& data, const Options& o,
+                                 const EvalResult& fixed) {
+  HaltOptions ho;
+  ho.batch_size = o.batch;
+  ho.max_examples = o.max_puzzles;
+  ho.continuous = !o.static_batches;
+  const Verifier verify = task_verifier(m.config());
+  std::vector<HaltResult> results;
+  std::string rules = o.halt;
+  for (size_t at = 0; at <= rules.size();) {
+    const size_t comma = std::min(rules.find(',', at), rules.size());
+    const HaltRule rule = parse_halt_rule(rules.substr(at, comma - at));
+    PONDER_CHECK(rule.kind != HaltRule::Verify || verify,
+                 "halting rule 'verify': this task has no verifier "
+                 "(Sudoku and mazes have one)");
+    std::fprintf(stderr, "halting rule %s…\n", rule.name().c_str());
+    results.push_back(infer_with_halting(m, data, rule, verify, ho));
+    at = comma + 1;
+  }
+  std::printf("%s batches of %lld: %-12s %8s %8s %10s %10s %8s\n",
+              ho.continuous ? "continuous" : "static", (long long)o.batch, "rule", "exact", "token",
+              "mean steps", "puzzles/s", "speed-up");
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& h : results) {
+    std::printf("%*s%-12s %8.4f %8.4f %10.2f %10.1f %7.2fx\n", ho.continuous ? 28 : 24, "",
+                h.rule.c_str(), h.exact_accuracy, h.token_accuracy, h.mean_steps,
+                h.puzzles_per_second, h.puzzles_per_second / results[0].puzzles_per_second);
+    j.push_back(h.to_json());
+  }
+  if (!o.halt_plot.empty()) {
+    PlotSpec p;
+    p.title = "Accuracy against compute";
+    p.x_label = "mean supervision steps per puzzle";
+    p.y_label = "exact accuracy";
+    PlotSeries every{"all puzzles stop after k steps", {}, fixed.per_step_exact_accuracy};
+    for (size_t k = 0; k < every.y.size(); ++k) every.x.push_back(double(k + 1));
+    p.series.push_back(every);
+    for (const auto& h : results)
+      p.series.push_back({"rule " + h.rule, {h.mean_steps}, {h.exact_accuracy}});
+    write_svg_plot(o.halt_plot, p);
+  }
+  return j;
+}
+
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
-  struct Options {
-    std::string model, data, json, plot, submission;
-    int64_t batch = 64, max_puzzles = -1;
-    bool skip_bad = false, arc = false;
-  };
   auto o = std::make_shared<Options>();
   CLI::App* cmd =
       app.add_subcommand("eval", "Evaluate a model on a dataset's test split or a puzzle file");
@@ -42,6 +91,14 @@ void add_eval_command(CLI::App& app) {
       "ARC scoring: vote across versions, pass@k (automatic for ARC models on a dataset folder)");
   cmd->add_option("--submission", o->submission,
                   "ARC: write a Kaggle-style submission.json (two attempts per test input)");
+  cmd->add_option("--halt", o->halt,
+                  "also run with early halting, comma-separated rules: fixed, q, stable:K, verify "
+                  "(e.g. fixed,q,stable:2,verify); reports accuracy, mean steps and puzzles/s");
+  cmd->add_option("--halt-plot", o->halt_plot,
+                  "write accuracy against supervision steps per rule as SVG");
+  cmd->add_flag(
+      "--static-batches", o->static_batches,
+      "with --halt: a batch waits for its slowest puzzle instead of refilling stopped rows");
   cmd->callback([o] {
     auto ops = make_cpu_ops();
     LoadedModel lm = load_model_file(*ops, o->model);
@@ -58,34 +115,10 @@ void add_eval_command(CLI::App& app) {
     EvalOptions eo;
     eo.batch_size = o->batch;
     eo.max_examples = o->max_puzzles;
-    const bool arc = o->arc || (c.vocab_size == kArcVocab && c.seq_len == kArcSeqLen &&
-                                std::filesystem::exists(o->data + "/identifiers.json"));
-    PONDER_CHECK(!arc || std::filesystem::is_directory(o->data), o->data,
-                 ": ARC scoring needs a dataset folder built by `ponder data arc`");
-    PONDER_CHECK(arc || o->submission.empty(), "--submission is for ARC models");
-    std::optional<ArcVoter> voter;
-    if (arc) {
-      voter.emplace(read_identifiers(o->data));
-      eo.on_final = [&](const DataBatch& b, const StepResult& s) {
-        for (int64_t r = 0; r < b.real; ++r)
-          voter->add(b.puzzle_ids[size_t(r)], &b.inputs[size_t(r * b.L)],
-                     &s.loss.preds[size_t(r * b.L)],
-                     1.0 / (1.0 + std::exp(-double(s.q_halt[size_t(r)]))));
-      };
-    }
-    // Mazes: a prediction may differ from the label and still be a shortest path.
-    const int side = int(std::lround(std::sqrt(double(c.seq_len))));
-    const bool maze = c.vocab_size == kMazeVocab && side * side == c.seq_len;
-    int64_t maze_rows = 0, maze_valid = 0;
-    if (maze)
-      eo.on_final = [&](const DataBatch& b, const StepResult& s) {
-        for (int64_t r = 0; r < b.real; ++r) {
-          const std::string q = maze_from_tokens(&b.inputs[size_t(r * b.L)], side);
-          maze_rows++;
-          maze_valid +=
-              maze_valid_path(q, maze_from_tokens(&s.loss.preds[size_t(r * b.L)], side), side);
-        }
-      };
+    TaskMetrics task(c, o->data, o->arc);
+    PONDER_CHECK(task.arc() || o->submission.empty(),
+                 "--submission is for ARC models and datasets");
+    task.attach(eo);
     eo.progress = [](int64_t done, int64_t total) {
       std::fprintf(stderr, "\revaluating %lld/%lld", (long long)done, (long long)total);
       if (done == total) std::fprintf(stderr, "\n");
@@ -101,30 +134,13 @@ void add_eval_command(CLI::App& app) {
     for (size_t k = 0; k < r.per_step_exact_accuracy.size(); ++k)
       std::printf("  step %2zu: %.4f\n", k + 1, r.per_step_exact_accuracy[k]);
     nlohmann::json j = r.to_json();
-    if (maze) {
-      j["valid_shortest_path"] = double(maze_valid) / double(std::max<int64_t>(maze_rows, 1));
-      std::printf("predicted paths that are valid shortest paths: %.4f (%lld of %lld)\n",
-                  j["valid_shortest_path"].get<double>(), (long long)maze_valid,
-                  (long long)maze_rows);
+    task.finish(j, data, true);
+    if (!o->submission.empty()) {
+      const std::string text = task.arc_result().submission.dump() + "\n";
+      write_file_atomic(o->submission, {{text.data(), text.size()}});
+      std::printf("wrote %s\n", o->submission.c_str());
     }
-    if (voter) {
-      const DatasetSplit& test = data;
-      ArcVoter::Result a =
-          voter->result(arc_test_puzzles(o->data, test, read_identifiers(o->data)));
-      std::printf(
-          "ARC: %lld tasks, %lld test inputs%s\n", (long long)a.tasks, (long long)a.test_inputs,
-          a.unanswered ? (", " + std::to_string(a.unanswered) + " without predictions").c_str()
-                       : "");
-      std::printf("  %-8s %14s %16s\n", "", "per test input", "whole task (HRM)");
-      for (size_t k = 0; k < a.ks.size(); ++k)
-        std::printf("  pass@%-4d %13.4f %16.4f\n", a.ks[k], a.pass_trm[k], a.pass_hrm[k]);
-      j["arc"] = a.to_json();
-      if (!o->submission.empty()) {
-        const std::string text = a.submission.dump() + "\n";
-        write_file_atomic(o->submission, {{text.data(), text.size()}});
-        std::printf("wrote %s\n", o->submission.c_str());
-      }
-    }
+    if (!o->halt.empty()) j["halting"] = run_halting_rules(*lm.model, data, *o, r);
     if (!o->json.empty()) {
       const std::string text = j.dump(2) + "\n";
       write_file_atomic(o->json, {{text.data(), text.size()}});

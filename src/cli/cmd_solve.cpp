@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/sudoku_dataset.h"
 #include "eval/evaluate.h"
+#include "eval/halting.h"
 #include "ops/ops.h"
 #include "train/act.h"
 #include "train/model_file.h"
@@ -50,7 +51,7 @@ std::string rule_break(const SudokuGrid& g) {
 }
 
 struct SolveOptions {
-  std::string model, puzzle, data, svg;
+  std::string model, puzzle, data, svg, halt = "q";
   bool show_steps = false, all_steps = false;
 };
 
@@ -73,13 +74,18 @@ void solve_one(Model& m, const SudokuExample& e, const SolveOptions& o, bool col
   std::printf("puzzle %s\n", sudoku_to_string(e.question).c_str());
   SudokuGrid prev = e.question, answer{};
   float q_halt = 0;
-  int used = 0;
+  int used = 0, same = 0;
+  const HaltRule rule = parse_halt_rule(o.all_steps ? "fixed" : o.halt);
   for (int k = 1; k <= c.halt_max_steps; ++k) {
     StepResult r = supervision_step(m, carry, b, so, nullptr);
     answer = sudoku_from_tokens(r.loss.preds.data());
     q_halt = r.q_halt[0];
     used = k;
-    const bool halt = wants_halt(c, r.q_halt[0], r.q_continue[0]);
+    same = k > 1 && answer == prev ? same + 1 : 0;
+    bool halt = false;
+    if (rule.kind == HaltRule::Q) halt = wants_halt(c, r.q_halt[0], r.q_continue[0]);
+    if (rule.kind == HaltRule::Stable) halt = same >= rule.stable_steps - 1;
+    if (rule.kind == HaltRule::Verify) halt = sudoku_solves(e.question, answer);
     if (o.show_steps) {
       std::vector<bool> changed(81);
       int n_changed = 0;
@@ -89,7 +95,7 @@ void solve_one(Model& m, const SudokuExample& e, const SolveOptions& o, bool col
       print_grid(answer, e.question, changed, colour);
     }
     prev = answer;
-    if (halt && !o.all_steps) break;
+    if (halt) break;
   }
   if (!o.show_steps) print_grid(answer, e.question, std::vector<bool>(81, false), colour);
   std::printf("%d supervision step%s, halting confidence %.3f\n", used, used == 1 ? "" : "s",

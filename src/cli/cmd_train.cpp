@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "data/sources.h"
 #include "eval/evaluate.h"
+#include "eval/task_metrics.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/presets.h"
@@ -28,9 +29,10 @@ struct TrainCli {
 RunConfig make_config(const TrainCli& o, const DatasetMeta& meta) {
   nlohmann::json j = load_config_arg(o.config);
   for (const auto& kv : o.overrides) apply_override(j, kv);
-  const std::pair<const char*, int> fields[] = {{"vocab_size", meta.vocab_size},
-                                                {"seq_len", meta.seq_len},
-                                                {"num_puzzle_identifiers", meta.num_puzzle_identifiers}};
+  const std::pair<const char*, int> fields[] = {
+      {"vocab_size", meta.vocab_size},
+      {"seq_len", meta.seq_len},
+      {"num_puzzle_identifiers", meta.num_puzzle_identifiers}};
   for (const auto& [key, value] : fields) {
     PONDER_CHECK(!j.contains(key) || j[key] == value, o.config, ": ", key, " = ", j[key].dump(),
                  " but the data has ", value);
@@ -59,21 +61,33 @@ void run(const TrainCli& o) {
   std::shared_ptr<DatasetSplit> test;
   if (!eval_path.empty() && o.eval_examples != 0)
     test = std::make_shared<DatasetSplit>(load_split(eval_path, "test", {}));
-  std::fprintf(stderr, "training %s (%zu parameters) on %lld groups; %s\n", to_string(cfg.model.kind),
-              ParamLayout(cfg.model).count(), (long long)train.groups(),
-              test ? ("evaluating on " + std::to_string(o.eval_examples >= 0 ? std::min(o.eval_examples, test->examples()) : test->examples()) + " test examples").c_str()
-                   : "no evaluation data");
+  std::fprintf(
+      stderr, "training %s (%zu parameters) on %lld groups; %s\n", to_string(cfg.model.kind),
+      ParamLayout(cfg.model).count(), (long long)train.groups(),
+      test ? ("evaluating on " +
+              std::to_string(o.eval_examples >= 0 ? std::min(o.eval_examples, test->examples())
+                                                  : test->examples()) +
+              " test examples")
+                 .c_str()
+           : "no evaluation data");
   Evaluator evaluator;
   if (test) {
-    evaluator = [test, &o, &cfg](Model& m) {
+    evaluator = [test, &o, &cfg, eval_path](Model& m) {
       EvalOptions eo;
+      TaskMetrics task(cfg.model, eval_path);
+      task.attach(eo);
       eo.batch_size = *cfg.train.global_batch_size;
       eo.max_examples = o.eval_examples;
       eo.progress = [](int64_t done, int64_t total) {
         std::fprintf(stderr, "\revaluating %lld/%lld", (long long)done, (long long)total);
         if (done == total) std::fprintf(stderr, "\n");
       };
-      return evaluate(m, *test, eo).to_json();
+      eo.cancelled = stop_requested;
+      const EvalResult r = evaluate(m, *test, eo);
+      if (r.cancelled) return nlohmann::json();  // interrupted: no partial scores in the log
+      nlohmann::json j = r.to_json();
+      task.finish(j, *test, false);
+      return j;
     };
   }
   auto ops = make_cpu_ops();
@@ -89,18 +103,23 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train a TRM or HRM with deep supervision");
   std::string names;
   for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
-  cmd->add_option("config", o->config, "preset (" + names + ") or JSON config")
-      ->required();
+  cmd->add_option("config", o->config, "preset (" + names + ") or JSON config")->required();
   cmd->add_option("overrides", o->overrides, "key=value overrides, e.g. arch.L_cycles=4 lr=3e-4");
-  cmd->add_option("--data", o->data, "dataset directory (ponder data …) or a puzzle file")->required();
-  cmd->add_option("--eval-data", o->eval_data, "evaluation data (default: the dataset's test split)");
-  cmd->add_option("--out", o->trainer.out, "run directory: checkpoints, metrics.jsonl, model.safetensors")
+  cmd->add_option("--data", o->data, "dataset directory (ponder data …) or a puzzle file")
+      ->required();
+  cmd->add_option("--eval-data", o->eval_data,
+                  "evaluation data (default: the dataset's test split)");
+  cmd->add_option("--out", o->trainer.out,
+                  "run directory: checkpoints, metrics.jsonl, model.safetensors")
       ->required();
   cmd->add_option("--minutes", o->trainer.minutes, "stop training after this many minutes");
   cmd->add_option("--max-steps", o->trainer.max_steps, "stop after this many optimizer steps");
-  cmd->add_option("--eval-examples", o->eval_examples, "evaluate on the first N test examples only (0: no evaluation)");
-  cmd->add_option("--checkpoint-every", o->trainer.checkpoint_minutes, "minutes between checkpoints (default 10)");
-  cmd->add_option("--num-aug", o->num_aug, "augmented versions per puzzle when --data is a puzzle file");
+  cmd->add_option("--eval-examples", o->eval_examples,
+                  "evaluate on the first N test examples only (0: no evaluation)");
+  cmd->add_option("--checkpoint-every", o->trainer.checkpoint_minutes,
+                  "minutes between checkpoints (default 10)");
+  cmd->add_option("--num-aug", o->num_aug,
+                  "augmented versions per puzzle when --data is a puzzle file");
   cmd->add_flag("--skip-bad", o->skip_bad, "skip bad rows of a puzzle file");
   cmd->add_flag("--resume", o->trainer.resume, "continue the run in --out from its checkpoint");
   cmd->add_flag("--force", o->trainer.force, "start over in an --out that holds a run");

@@ -271,14 +271,32 @@ ArcDataset build_arc_dataset(const std::vector<ArcSubset>& subsets, const ArcBui
   ArcDataset d;
   d.identifiers = {"<blank>"};
   d.test_puzzles = nlohmann::json::object();
-  DatasetBuilder train(kArcSeqLen, kArcVocab), test(kArcSeqLen, kArcVocab);
-  for (const auto& s : subsets) {
-    ArcSubsetCounts n;
-    n.name = s.name;
-    std::vector<std::vector<ArcAug>> versions(s.tasks.size());
+  // The versions of every task first (the costly part, in parallel), then the examples, written
+  // once into buffers of their final size.
+  std::vector<std::vector<std::vector<ArcAug>>> all_versions(subsets.size());
+  int64_t train_examples = 0, test_examples = 0;
+  for (size_t si = 0; si < subsets.size(); ++si) {
+    const ArcSubset& s = subsets[si];
+    auto& versions = all_versions[si];
+    versions.resize(s.tasks.size());
 #pragma omp parallel for schedule(dynamic)
     for (size_t i = 0; i < s.tasks.size(); ++i)
       versions[i] = task_versions(s.tasks[i], o, RandomStream(o.seed, fnv1a(s.tasks[i].name)));
+    for (size_t i = 0; i < s.tasks.size(); ++i) {
+      const int64_t n = int64_t(versions[i].size()), demos = int64_t(s.tasks[i].train.size()),
+                    tests = int64_t(s.tasks[i].test.size());
+      train_examples += n * (s.is_test_set ? demos : demos + tests);
+      test_examples += s.is_test_set ? n * tests : 0;
+    }
+  }
+  DatasetBuilder train(kArcSeqLen, kArcVocab), test(kArcSeqLen, kArcVocab);
+  train.reserve(train_examples);
+  test.reserve(test_examples);
+  for (size_t si = 0; si < subsets.size(); ++si) {
+    const ArcSubset& s = subsets[si];
+    const auto& versions = all_versions[si];
+    ArcSubsetCounts n;
+    n.name = s.name;
     for (size_t i = 0; i < s.tasks.size(); ++i) {
       const ArcTask& task = s.tasks[i];
       const RandomStream rng(o.seed, fnv1a(task.name) ^ 0x7472616e736cull);  // translation draws

@@ -19,6 +19,12 @@ DatasetBuilder::DatasetBuilder(int seq_len, int vocab_size) {
   s_.group_indices.push_back(0);
 }
 
+void DatasetBuilder::reserve(int64_t examples) {
+  const size_t n = s_.inputs.size() + size_t(examples) * size_t(s_.meta.seq_len);
+  s_.inputs.reserve(n);
+  s_.labels.reserve(n);
+}
+
 void DatasetBuilder::begin_group() {
   if (open_group_) s_.group_indices.push_back(int32_t(s_.puzzle_identifiers.size()));
   open_group_ = true;

@@ -46,6 +46,8 @@ struct DatasetSplit {
 class DatasetBuilder {
  public:
   DatasetBuilder(int seq_len, int vocab_size);
+  // Reserves room for `examples` more examples (large builds: no reallocation peaks).
+  void reserve(int64_t examples);
   void begin_group();
   void add_puzzle(int32_t identifier);  // a new puzzle (version) in the current group
   void add_example(const std::vector<uint8_t>& input, const std::vector<uint8_t>& label);

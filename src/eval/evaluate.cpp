@@ -46,6 +46,10 @@ EvalResult evaluate(Model& m, const DatasetSplit& split, const EvalOptions& o) {
   Batch b;
   int64_t done = 0;
   while (batcher.next(&batch)) {
+    if (o.cancelled && o.cancelled()) {
+      r.cancelled = true;
+      break;
+    }
     b.B = batch.B;
     b.L = batch.L;
     b.inputs = batch.inputs;

@@ -24,6 +24,8 @@ struct EvalOptions {
   // Called after the last supervision step of each batch with its rows (padding rows last) and
   // their predictions, for task metrics such as ARC voting or maze path checks.
   std::function<void(const DataBatch&, const StepResult&)> on_final;
+  // Checked before each batch: when it returns true, evaluation stops with `cancelled` set.
+  std::function<bool()> cancelled;
 };
 
 struct HaltMetrics {
@@ -36,6 +38,7 @@ struct EvalResult {
   HaltMetrics act;    // each row stopped at its own halting step
   std::vector<double> per_step_exact_accuracy, per_step_token_accuracy;  // after step 1..N_sup
   double seconds = 0;
+  bool cancelled = false;
   nlohmann::json to_json() const;
 };
 

@@ -87,10 +87,9 @@ json trm_maze() {
   return j;
 }
 
-// ARC-AGI-1/2: n = 4, 100k epochs evaluated every 10k, weight decay 0.1, and a puzzle embedding
-// learned 100× faster (1e-2) since each version's row sees few examples.
-json trm_arc() {
-  json j = trm_maze();
+// ARC-AGI-1/2: 100k epochs evaluated every 10k, weight decay 0.1, and a puzzle embedding learned
+// 100× faster (1e-2) since each version's row sees few examples.
+json arc_recipe(json j) {
   j["epochs"] = 100000;
   j["eval_interval"] = 10000;
   j["weight_decay"] = 0.1;
@@ -98,15 +97,11 @@ json trm_arc() {
   j["puzzle_emb_weight_decay"] = 0.1;
   return j;
 }
-
+json trm_arc() {
+  return arc_recipe(trm_maze());
+}  // n = 4
 json hrm_arc() {
-  json j = hrm_sudoku();
-  j["epochs"] = 100000;
-  j["eval_interval"] = 10000;
-  j["weight_decay"] = 0.1;
-  j["puzzle_emb_lr"] = 1e-2;
-  j["puzzle_emb_weight_decay"] = 0.1;
-  return j;
+  return arc_recipe(hrm_sudoku());
 }
 
 // The CPU presets shrink a recipe to D = 128 with the optimiser settings that train it in minutes.

@@ -21,7 +21,9 @@ namespace ponder {
 namespace {
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal = sig; }
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+}
 
 // Initialises the weights before the optimizer copies them into the EMA.
 Model& initialised(Model& m, int64_t seed) {
@@ -31,13 +33,20 @@ Model& initialised(Model& m, int64_t seed) {
 
 std::string duration_str(double s) {
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%.0fs", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(s) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
   return buf;
 }
 
 }  // namespace
+
+bool stop_requested() {
+  return g_signal != 0;
+}
 
 int64_t total_train_steps(const TrainConfig& t, const DatasetMeta& m) {
   return int64_t(double(t.epochs) * double(m.total_groups) * m.mean_puzzle_examples /
@@ -63,8 +72,13 @@ struct Trainer::Impl {
   bool tty = isatty(2);
 
   Impl(Ops& o, RunConfig c, const DatasetSplit& d, TrainerOptions options, Evaluator e)
-      : ops(o), cfg(std::move(c)), data(d), opt(std::move(options)), evaluate(std::move(e)),
-        model(o, cfg.model), optimizer(initialised(model, cfg.train.seed), cfg.train),
+      : ops(o),
+        cfg(std::move(c)),
+        data(d),
+        opt(std::move(options)),
+        evaluate(std::move(e)),
+        model(o, cfg.model),
+        optimizer(initialised(model, cfg.train.seed), cfg.train),
         carry(make_carry(model, *cfg.train.global_batch_size)),
         batcher(d, *cfg.train.global_batch_size, cfg.train.eval_interval.value_or(cfg.train.epochs),
                 uint64_t(cfg.train.seed)) {
@@ -86,7 +100,8 @@ struct Trainer::Impl {
 
   void prepare_directory() {
     namespace fs = std::filesystem;
-    const bool has_run = fs::exists(path("checkpoint.safetensors")) || fs::exists(path("model.safetensors"));
+    const bool has_run =
+        fs::exists(path("checkpoint.safetensors")) || fs::exists(path("model.safetensors"));
     if (opt.resume) {
       PONDER_CHECK(fs::exists(path("checkpoint.safetensors")), path("checkpoint.safetensors"),
                    ": not found; nothing to resume");
@@ -140,10 +155,19 @@ struct Trainer::Impl {
         rec["step"] = progress.step;
         rec["elapsed"] = elapsed();
         log << rec.dump() << "\n" << std::flush;
-        std::fprintf(stderr, "eval at step %lld: exact %.4f token %.4f (ACT halting: exact %.4f, mean steps %.2f)\n",
-                     (long long)progress.step, rec.value("exact_accuracy", 0.0),
-                     rec.value("token_accuracy", 0.0), rec["act"].value("exact_accuracy", 0.0),
-                     rec["act"].value("mean_steps", 0.0));
+        std::fprintf(
+            stderr,
+            "eval at step %lld: exact %.4f token %.4f (ACT halting: exact %.4f, mean steps %.2f)\n",
+            (long long)progress.step, rec.value("exact_accuracy", 0.0),
+            rec.value("token_accuracy", 0.0), rec["act"].value("exact_accuracy", 0.0),
+            rec["act"].value("mean_steps", 0.0));
+        if (rec.contains("arc"))
+          std::fprintf(stderr, "  ARC pass@1 %.4f pass@2 %.4f (%lld tasks)\n",
+                       rec["arc"].value("pass@1", 0.0), rec["arc"].value("pass@2", 0.0),
+                       (long long)rec["arc"].value("tasks", 0));
+        if (rec.contains("valid_shortest_path"))
+          std::fprintf(stderr, "  valid shortest paths %.4f\n",
+                       rec.value("valid_shortest_path", 0.0));
       }
     });
   }
@@ -176,7 +200,9 @@ struct Trainer::Impl {
     const double rate = double(progress.step - first_step) / std::max(now - elapsed_at_start, 1e-9);
     double remaining = double(progress.total_steps - progress.step) / std::max(rate, 1e-9);
     if (opt.minutes > 0) remaining = std::min(remaining, opt.minutes * 60 - now);
-    std::fprintf(stderr, "%sstep %lld/%lld | epoch %.2f | loss %.4f | acc %.3f exact %.3f | %.2f steps/s | ETA %s   %s",
+    std::fprintf(stderr,
+                 "%sstep %lld/%lld | epoch %.2f | loss %.4f | acc %.3f exact %.3f | %.2f steps/s | "
+                 "ETA %s   %s",
                  tty ? "\r" : "", (long long)progress.step, (long long)progress.total_steps, epoch,
                  r.loss.total / gbs, m.accuracy / count, m.exact_accuracy / count, rate,
                  duration_str(std::max(remaining, 0.0)).c_str(), tty ? "" : "\n");
@@ -227,7 +253,8 @@ struct Trainer::Impl {
         so.grad_scale = grad_scale;
         optimizer.zero_grad();
         StepResult r = supervision_step(model, carry, batch, so, optimizer.grads());
-        optimizer.update(progress.step, progress.total_steps, carry.data.puzzle_ids, r.dprefix.data());
+        optimizer.update(progress.step, progress.total_steps, carry.data.puzzle_ids,
+                         r.dprefix.data());
         report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
         TrainExit stop = TrainExit::Finished;
@@ -242,7 +269,10 @@ struct Trainer::Impl {
         }
         if (stopping) {
           if (opt.progress && tty) std::fprintf(stderr, "\n");
-          if (stop == TrainExit::Budget) evaluate_and_save();
+          if (stop == TrainExit::Budget) {
+            evaluate_and_save();
+            if (g_signal) stop = TrainExit::Interrupted;  // the evaluation was cut short
+          }
           checkpoint();
           std::fprintf(stderr, "%s at step %lld; checkpoint %s (continue with --resume)\n",
                        stop == TrainExit::Interrupted ? "interrupted" : "budget reached",
@@ -272,7 +302,11 @@ Trainer::Trainer(Ops& ops, RunConfig config, const DatasetSplit& train, TrainerO
     : impl_(std::make_unique<Impl>(ops, std::move(config), train, std::move(options),
                                    std::move(evaluate))) {}
 Trainer::~Trainer() = default;
-TrainExit Trainer::run() { return impl_->run(); }
-Model& Trainer::model() { return impl_->model; }
+TrainExit Trainer::run() {
+  return impl_->run();
+}
+Model& Trainer::model() {
+  return impl_->model;
+}
 
 }  // namespace ponder

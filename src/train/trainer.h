@@ -46,6 +46,9 @@ class Trainer {
 };
 
 // Steps the reference runs: int(epochs · total_groups · mean_puzzle_examples / global_batch_size).
+// Whether SIGINT or SIGTERM arrived during Trainer::run(), for work (evaluation) that should stop early.
+bool stop_requested();
+
 int64_t total_train_steps(const TrainConfig& t, const DatasetMeta& m);
 
 }  // namespace ponder
