@@ -156,6 +156,24 @@ TEST(Arc, the_arc1_build_reports_the_reference_counts) {
   }
 }
 
+TEST(Arc, the_arc2_build_reports_its_counts) {
+  ArcBuildOptions o;
+  o.num_aug = 0;
+  const ArcDataset d = build_arc_dataset({{"training2", read_arc_tasks(data_root() + "/arc-agi-2/training"), false},
+                                          {"evaluation2", read_arc_tasks(data_root() + "/arc-agi-2/evaluation"), true},
+                                          {"concept", read_arc_tasks(data_root() + "/concept-arc/corpus"), false}},
+                                         o);
+  // REFERENCE.md's Kaggle copy has 358 / 172 for evaluation2; the arcprize repository's data
+  // (../shared/data, with the April 2025 fixes) has 359 / 167.
+  const int64_t want[3][3] = {{1000, 3232, 1076}, {120, 359, 167}, {160, 427, 480}};
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_EQ(d.counts[size_t(s)].tasks, want[s][0]) << d.counts[size_t(s)].name;
+    EXPECT_EQ(d.counts[size_t(s)].demonstrations, want[s][1]) << d.counts[size_t(s)].name;
+    EXPECT_EQ(d.counts[size_t(s)].test_inputs, want[s][2]) << d.counts[size_t(s)].name;
+  }
+  EXPECT_EQ(d.identifiers.size(), 1281u);
+}
+
 ArcTask task_of(const std::vector<ArcGrid>& grids) {
   ArcTask t;
   t.name = "synthetic";

@@ -50,6 +50,10 @@ TEST_F(TaskCli, mazes_are_generated_trained_on_and_scored_by_path_validity) {
                                 "/maze/test.csv --out " + dir + "/maze2");
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_NE(again.output.find("train.csv: 24 mazes"), std::string::npos) << again.output;
+  // A 5×5 maze has few distinct layouts: asking for more fails clearly instead of searching forever.
+  auto few = test::run_ponder("data maze --generate 1000 --size 5 --out " + dir + "/maze5");
+  EXPECT_NE(few.status, 0);
+  EXPECT_NE(few.output.find("distinct 5x5 mazes turned up"), std::string::npos) << few.output;
   auto exists = test::run_ponder("data maze --generate 4 --size 8 --out " + dir + "/maze");
   EXPECT_NE(exists.status, 0);
   EXPECT_NE(exists.output.find("exists; pass --force"), std::string::npos) << exists.output;

@@ -188,7 +188,12 @@ std::vector<Maze> generate_mazes(int64_t count, const MazeDataOptions& o, int64_
                                  std::set<std::string>* seen) {
   const RandomStream rng(uint64_t(o.seed), 0x6d617a65);
   std::vector<Maze> out;
+  // Small sides have few distinct mazes: stop when fresh draws keep repeating earlier ones.
+  const int64_t first = *next;
   while (int64_t(out.size()) < count) {
+    PONDER_CHECK(*next - first < 20 * count + 1000, "only ", seen->size(), " distinct ", o.gen.size, "x",
+                 o.gen.size, " mazes turned up in ", *next - first, " draws, fewer than the ", count,
+                 " asked for: ask for fewer, or a larger --size");
     const int64_t want = count - int64_t(out.size());
     std::vector<Maze> chunk(static_cast<size_t>(want));
 #pragma omp parallel for schedule(dynamic, 4)

@@ -127,8 +127,11 @@ void add_solve_command(CLI::App& app) {
   cmd->add_option("--svg", o->svg, "ARC: draw the demonstrations, test inputs and attempts as SVG");
   cmd->add_flag("--show-steps", o->show_steps,
                 "print the grid after each supervision step, changes marked");
-  cmd->add_flag("--all-steps", o->all_steps,
-                "run all halt_max_steps steps instead of halting on q");
+  cmd->add_option(
+      "--halt", o->halt,
+      "Sudoku: when to stop — q (the model's halting signal, default), stable:K (the same "
+      "answer K steps in a row), verify (the grid obeys every rule), fixed (all steps)");
+  cmd->add_flag("--all-steps", o->all_steps, "run all halt_max_steps steps (--halt fixed)");
   cmd->callback([o] {
     auto ops = make_cpu_ops();
     LoadedModel lm = load_model_file(*ops, o->model);

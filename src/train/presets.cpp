@@ -12,72 +12,68 @@ namespace {
 
 using nlohmann::json;
 
-// The reference's Sudoku recipes: batch 768, 50k epochs evaluated every 5k, lr 1e-4 with 2000
-// warmup steps, weight decay 1.0 for weights and puzzle embedding, EMA 0.999.
-json trm_sudoku(bool mlp_t) {
-  return {{"arch",
-           {{"name", "trm"},
-            {"hidden_size", 512},
-            {"num_heads", 8},
-            {"expansion", 4},
-            {"H_cycles", 3},
-            {"L_cycles", 6},
-            {"H_layers", 0},
-            {"L_layers", 2},
-            {"mlp_t", mlp_t},
-            {"pos_encodings", mlp_t ? "none" : "rope"},
-            {"puzzle_emb_ndim", 512},
-            {"puzzle_emb_len", 16},
-            {"halt_max_steps", 16},
-            {"halt_exploration_prob", 0.1},
-            {"no_ACT_continue", true},
-            {"forward_dtype", "bfloat16"},
-            {"loss", {{"name", "losses@ACTLossHead"}, {"loss_type", "stablemax_cross_entropy"}}}}},
-          {"global_batch_size", 768},
-          {"epochs", 50000},
-          {"eval_interval", 5000},
-          {"lr", 1e-4},
-          {"lr_min_ratio", 1.0},
-          {"lr_warmup_steps", 2000},
-          {"weight_decay", 1.0},
-          {"beta1", 0.9},
-          {"beta2", 0.95},
-          {"puzzle_emb_lr", 1e-4},
-          {"puzzle_emb_weight_decay", 1.0},
-          {"ema", true},
-          {"ema_rate", 0.999},
-          {"seed", 0}};
+// The reference's training settings for Sudoku and mazes (REFERENCE.md §7.4): batch 768, lr 1e-4
+// with 2000 warmup steps, weight decay 1.0 for weights and puzzle embedding.
+json recipe(json arch, int epochs, int eval_interval, bool ema) {
+  json j = {{"arch", std::move(arch)},
+            {"global_batch_size", 768},
+            {"epochs", epochs},
+            {"eval_interval", eval_interval},
+            {"lr", 1e-4},
+            {"lr_min_ratio", 1.0},
+            {"lr_warmup_steps", 2000},
+            {"weight_decay", 1.0},
+            {"beta1", 0.9},
+            {"beta2", 0.95},
+            {"puzzle_emb_lr", 1e-4},
+            {"puzzle_emb_weight_decay", 1.0},
+            {"ema", ema},
+            {"seed", 0}};
+  if (ema) j["ema_rate"] = 0.999;
+  return j;
 }
 
+const json kLoss = {{"name", "losses@ACTLossHead"}, {"loss_type", "stablemax_cross_entropy"}};
+
+// TRM on Sudoku: 50k epochs evaluated every 5k, EMA 0.999.
+json trm_sudoku(bool mlp_t) {
+  return recipe({{"name", "trm"},
+                 {"hidden_size", 512},
+                 {"num_heads", 8},
+                 {"expansion", 4},
+                 {"H_cycles", 3},
+                 {"L_cycles", 6},
+                 {"H_layers", 0},
+                 {"L_layers", 2},
+                 {"mlp_t", mlp_t},
+                 {"pos_encodings", mlp_t ? "none" : "rope"},
+                 {"puzzle_emb_ndim", 512},
+                 {"puzzle_emb_len", 16},
+                 {"halt_max_steps", 16},
+                 {"halt_exploration_prob", 0.1},
+                 {"no_ACT_continue", true},
+                 {"forward_dtype", "bfloat16"},
+                 {"loss", kLoss}},
+                50000, 5000, true);
+}
+
+// HRM on Sudoku: 4 + 4 layers, 2 × 2 cycles, 20k epochs evaluated every 2k, no EMA.
 json hrm_sudoku() {
-  return {{"arch",
-           {{"name", "hrm"},
-            {"hidden_size", 512},
-            {"num_heads", 8},
-            {"expansion", 4},
-            {"H_cycles", 2},
-            {"L_cycles", 2},
-            {"H_layers", 4},
-            {"L_layers", 4},
-            {"pos_encodings", "rope"},
-            {"puzzle_emb_ndim", 512},
-            {"halt_max_steps", 16},
-            {"halt_exploration_prob", 0.1},
-            {"forward_dtype", "bfloat16"},
-            {"loss", {{"name", "losses@ACTLossHead"}, {"loss_type", "stablemax_cross_entropy"}}}}},
-          {"global_batch_size", 768},
-          {"epochs", 20000},
-          {"eval_interval", 2000},
-          {"lr", 1e-4},
-          {"lr_min_ratio", 1.0},
-          {"lr_warmup_steps", 2000},
-          {"weight_decay", 1.0},
-          {"beta1", 0.9},
-          {"beta2", 0.95},
-          {"puzzle_emb_lr", 1e-4},
-          {"puzzle_emb_weight_decay", 1.0},
-          {"ema", false},
-          {"seed", 0}};
+  return recipe({{"name", "hrm"},
+                 {"hidden_size", 512},
+                 {"num_heads", 8},
+                 {"expansion", 4},
+                 {"H_cycles", 2},
+                 {"L_cycles", 2},
+                 {"H_layers", 4},
+                 {"L_layers", 4},
+                 {"pos_encodings", "rope"},
+                 {"puzzle_emb_ndim", 512},
+                 {"halt_max_steps", 16},
+                 {"halt_exploration_prob", 0.1},
+                 {"forward_dtype", "bfloat16"},
+                 {"loss", kLoss}},
+                20000, 2000, false);
 }
 
 // Maze-Hard: attention with n = 4 (REFERENCE.md §7.4, §11), otherwise the Sudoku recipe.
@@ -141,7 +137,13 @@ const std::map<std::string, json (*)()>& presets() {
       {"arc1", trm_arc},
       {"arc2", trm_arc},
       {"hrm-arc", hrm_arc},
-      {"maze-cpu", [] { return cpu_scale(trm_maze(), 32); }},
+      {"maze-cpu",
+       [] {
+         json j = cpu_scale(trm_maze(), 32);
+         j["lr"] = 3e-4;  // 1e-3 diverged on 8×8 mazes (docs/RESULTS.md)
+         j["lr_warmup_steps"] = 100;
+         return j;
+       }},
       {"arc-cpu",
        [] {
          json j = cpu_scale(trm_arc(), 16);
