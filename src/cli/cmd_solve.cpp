@@ -82,10 +82,8 @@ void solve_one(Model& m, const SudokuExample& e, const SolveOptions& o, bool col
     q_halt = r.q_halt[0];
     used = k;
     same = k > 1 && answer == prev ? same + 1 : 0;
-    bool halt = false;
-    if (rule.kind == HaltRule::Q) halt = wants_halt(c, r.q_halt[0], r.q_continue[0]);
-    if (rule.kind == HaltRule::Stable) halt = same >= rule.stable_steps - 1;
-    if (rule.kind == HaltRule::Verify) halt = sudoku_solves(e.question, answer);
+    const bool halt = rule.stops(c, r.q_halt[0], r.q_continue[0], same,
+                                 [&] { return sudoku_solves(e.question, answer); });
     if (o.show_steps) {
       std::vector<bool> changed(81);
       int n_changed = 0;

@@ -117,16 +117,18 @@ std::vector<ArcTask> read_arc_tasks(const std::string& path) {
       if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
     std::sort(files.begin(), files.end(),
               [](const fs::path& a, const fs::path& b) { return a.stem() < b.stem(); });
-    for (const auto& f : files) tasks.push_back(read_arc_task(f.string()));
+    for (size_t i = 0; i < files.size(); ++i) {
+      PONDER_CHECK(i == 0 || files[i].stem() != files[i - 1].stem(), path, ": two tasks named ",
+                   files[i].stem().string(), " (", files[i - 1].string(), ", ", files[i].string(),
+                   ")");
+      tasks.push_back(read_arc_task(files[i].string()));
+    }
   } else if (path.find("challenges") != std::string::npos) {
     tasks = read_combined(path);
   } else {
     tasks.push_back(read_arc_task(path));
   }
   PONDER_CHECK(!tasks.empty(), path, ": no ARC task files (*.json)");
-  for (size_t i = 1; i < tasks.size(); ++i)
-    PONDER_CHECK(tasks[i].name != tasks[i - 1].name || fs::is_regular_file(path), path,
-                 ": two tasks named ", tasks[i].name);
   return tasks;
 }
 

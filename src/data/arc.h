@@ -101,6 +101,7 @@ ArcDataset build_arc_dataset(const std::vector<ArcSubset>& subsets, const ArcBui
 class ArcVoter {
  public:
   explicit ArcVoter(std::vector<std::string> identifiers) : ids_(std::move(identifiers)) {}
+  const std::vector<std::string>& identifiers() const { return ids_; }
   // One test row: its puzzle identifier, input tokens and predicted tokens (kArcSeqLen each) and
   // q = sigmoid(q_halt).
   void add(int32_t puzzle_id, const int32_t* input, const int32_t* pred, double q);

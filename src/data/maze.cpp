@@ -352,6 +352,11 @@ void write_maze_csv(const std::string& path, const std::vector<Maze>& mazes) {
 
 // ---- tokens and datasets
 
+int maze_side(int vocab_size, int seq_len) {
+  const int side = int(std::lround(std::sqrt(double(seq_len))));
+  return vocab_size == kMazeVocab && side * side == seq_len ? side : 0;
+}
+
 std::vector<uint8_t> maze_tokens(const std::string& grid) {
   std::vector<uint8_t> t(grid.size());
   const std::string_view charset(kMazeCharset);

@@ -57,6 +57,9 @@ std::vector<Maze> read_maze_csv(const std::string& path, bool skip_bad,
                                 MazeReadReport* report = nullptr);
 void write_maze_csv(const std::string& path, const std::vector<Maze>& mazes);
 
+// The side of a maze model's grid (vocab_size 6, seq_len a square), or 0 for other models.
+int maze_side(int vocab_size, int seq_len);
+
 // Tokens (REFERENCE.md §8.4): char index in "# SGo" + 1, PAD 0. maze_from_tokens maps PAD and
 // out-of-range tokens to '#'.
 std::vector<uint8_t> maze_tokens(const std::string& grid);

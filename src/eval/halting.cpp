@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
 #include "core/error.h"
 #include "data/maze.h"
@@ -22,6 +21,20 @@ std::string HaltRule::name() const {
       return "verify";
     default:
       return "fixed";
+  }
+}
+
+bool HaltRule::stops(const ModelConfig& c, float q_halt, float q_continue, int unchanged,
+                     const std::function<bool()>& verified) const {
+  switch (kind) {
+    case Q:
+      return wants_halt(c, q_halt, q_continue);
+    case Stable:
+      return unchanged >= stable_steps - 1;
+    case Verify:
+      return verified();
+    default:
+      return false;
   }
 }
 
@@ -54,8 +67,7 @@ Verifier task_verifier(const ModelConfig& c) {
     return [](const int32_t* input, const int32_t* pred) {
       return sudoku_solves(sudoku_from_tokens(input), sudoku_from_tokens(pred));
     };
-  const int side = int(std::lround(std::sqrt(double(c.seq_len))));
-  if (c.vocab_size == kMazeVocab && side * side == c.seq_len)
+  if (const int side = maze_side(c.vocab_size, c.seq_len))
     return [side](const int32_t* input, const int32_t* pred) {
       return maze_valid_path(maze_from_tokens(input, side), maze_from_tokens(pred, side), side);
     };
@@ -148,11 +160,10 @@ HaltResult infer_with_halting(Model& m, const DatasetSplit& split, const HaltRul
       sl.same =
           !sl.prev.empty() && std::equal(sl.prev.begin(), sl.prev.end(), pred) ? sl.same + 1 : 0;
       sl.prev.assign(pred, pred + L);
-      bool stop = sl.steps >= c.halt_max_steps;
-      if (rule.kind == HaltRule::Q)
-        stop |= wants_halt(c, st.q_halt[size_t(s)], st.q_continue[size_t(s)]);
-      if (rule.kind == HaltRule::Stable) stop |= sl.same >= rule.stable_steps - 1;
-      if (rule.kind == HaltRule::Verify && verify) stop |= verify(&b.inputs[size_t(s * L)], pred);
+      const bool stop = sl.steps >= c.halt_max_steps ||
+                        rule.stops(c, st.q_halt[size_t(s)], st.q_continue[size_t(s)], sl.same, [&] {
+                          return verify && verify(&b.inputs[size_t(s * L)], pred);
+                        });
       carry.halted[size_t(s)] = stop;
       if (!stop) continue;
       const int32_t* lab = &b.labels[size_t(s * L)];

@@ -24,6 +24,11 @@ struct HaltRule {
   enum Kind { Fixed, Q, Stable, Verify } kind = Fixed;
   int stable_steps = 2;
   std::string name() const;
+  // Whether the rule stops a puzzle after this step (the stop at N_sup is the caller's):
+  // `unchanged` counts the steps in a row whose answer equals the one before; `verified` is asked
+  // only by the verify rule.
+  bool stops(const ModelConfig& c, float q_halt, float q_continue, int unchanged,
+             const std::function<bool()>& verified) const;
 };
 HaltRule parse_halt_rule(const std::string& text);  // "fixed", "q", "stable:K", "verify"
 

@@ -19,8 +19,7 @@ TaskMetrics::TaskMetrics(const ModelConfig& c, const std::string& data, bool for
                  ": ARC scoring needs a dataset folder built by `ponder data arc`");
     voter_ = std::make_unique<ArcVoter>(read_identifiers(data));
   }
-  const int side = int(std::lround(std::sqrt(double(c.seq_len))));
-  if (c.vocab_size == kMazeVocab && side * side == c.seq_len) maze_side_ = side;
+  maze_side_ = maze_side(c.vocab_size, c.seq_len);
 }
 
 void TaskMetrics::attach(EvalOptions& eo) {
@@ -52,7 +51,7 @@ void TaskMetrics::finish(nlohmann::json& j, const DatasetSplit& split, bool prin
                   (long long)maze_rows_);
   }
   if (!voter_) return;
-  arc_result_ = voter_->result(arc_test_puzzles(data_, split, read_identifiers(data_)));
+  arc_result_ = voter_->result(arc_test_puzzles(data_, split, voter_->identifiers()));
   const ArcVoter::Result& a = arc_result_;
   j["arc"] = a.to_json();
   if (!print) return;
