@@ -105,6 +105,22 @@ TEST_F(DataFiles, sudoku_build_round_trips_and_augments_validly) {
   EXPECT_DOUBLE_EQ(r.meta.mean_puzzle_examples, 1.0);
 }
 
+TEST_F(DataFiles, identifiers_round_trip_and_bad_ones_name_the_file) {
+  write_identifiers(dir, {"<blank>", "a", "a|||t1|||0987654321"});
+  EXPECT_EQ(read_identifiers(dir),
+            (std::vector<std::string>{"<blank>", "a", "a|||t1|||0987654321"}));
+  const std::string f = dir + "/identifiers.json";
+  std::ofstream(f) << R"({"0": "<blank>"})";
+  EXPECT_NE(error_of([&] { read_identifiers(dir); }).find(f + ": expected a JSON list"),
+            std::string::npos);
+  std::ofstream(f) << R"(["<blank>", 7])";
+  EXPECT_NE(error_of([&] { read_identifiers(dir); }).find(f + ": entry 1 is not a string"),
+            std::string::npos);
+  std::ofstream(f) << R"(["<blank>", )";
+  EXPECT_NE(error_of([&] { read_identifiers(dir); }).find(f + ": not valid JSON"),
+            std::string::npos);
+}
+
 TEST_F(DataFiles, broken_datasets_name_the_file_and_problem) {
   std::vector<SudokuExample> puzzles = {sudoku_generate(RandomStream(1, 0), 0, 40),
                                         sudoku_generate(RandomStream(1, 0), 1, 40)};
