@@ -22,7 +22,7 @@ test: build
 # The suite again under AddressSanitizer and UndefinedBehaviorSanitizer (the slow live-PyTorch and
 # learning tests excepted).
 test-sanitize: deps
-	cmake -S . -B $(BUILD)-asan -DPONDER_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPONDER_BENCH=OFF
+	cmake -S . -B $(BUILD)-asan -DPONDER_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD)-asan -j$(JOBS) --target ponder ponder_tests
 	cd $(BUILD)-asan && OMP_NUM_THREADS=$(THREADS) ctest --output-on-failure --timeout 900 -E 'Live|a_tiny_model'
 
@@ -30,7 +30,7 @@ demo: build
 	scripts/demo.sh $(BUILD)
 
 bench: build
-	$(BUILD)/bench/ponder_bench
+	$(BUILD)/ponder bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

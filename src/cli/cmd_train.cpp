@@ -90,7 +90,7 @@ void run(const TrainCli& o) {
       return j;
     };
   }
-  auto ops = make_cpu_ops();
+  auto ops = make_cpu_ops(matmul_precision());
   Trainer t(*ops, cfg, train, o.trainer, evaluator);
   const TrainExit e = t.run();
   if (e == TrainExit::Interrupted) std::exit(130);

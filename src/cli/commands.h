@@ -4,7 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ops/ops.h"
+
 namespace ponder::cli {
+
+// The GEMM precision chosen with the global --matmul option, for the backend a command makes.
+MatmulPrecision matmul_precision();
 
 void add_step_command(CLI::App& app);
 void add_init_command(CLI::App& app);
@@ -13,5 +18,6 @@ void add_data_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_solve_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace ponder::cli

@@ -15,12 +15,13 @@ const char* dtype_name(DType t);             // safetensors spelling: "F32", "BF
 bool dtype_parse(std::string_view s, DType* out);
 
 // bf16 is the upper half of an fp32; rounding is to nearest even, NaN stays NaN.
+// Branch-free, so that loops over it vectorise.
 inline uint16_t float_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;
+  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 inline float bf16_to_float(uint16_t h) {

@@ -132,8 +132,14 @@ class Ops {
                             int64_t width, double lr, double wd) = 0;
 };
 
+// What the GEMMs multiply. F32: fp32 operands. BF16: operands rounded to bf16 (nearest even), the
+// products accumulated and written in fp32 — the reference's mixed precision at its matmuls, run on
+// AMX / AVX512-BF16 where the CPU has them. Everything outside the GEMMs stays fp32 either way.
+enum class MatmulPrecision { F32, BF16 };
+const char* matmul_precision_name(MatmulPrecision p);
+
 // The CPU backend (oneDNN + OpenMP), created once per process.
-std::unique_ptr<Ops> make_cpu_ops();
+std::unique_ptr<Ops> make_cpu_ops(MatmulPrecision precision = MatmulPrecision::F32);
 
 // An owning array in a backend's memory.
 template <class T>

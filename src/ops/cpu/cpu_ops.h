@@ -13,7 +13,7 @@ namespace ponder {
 
 class CpuOps final : public Ops {
  public:
-  CpuOps();
+  explicit CpuOps(MatmulPrecision precision);
   ~CpuOps() override;
   const char* name() const override { return "cpu"; }
 
@@ -80,7 +80,7 @@ class CpuOps final : public Ops {
                     double lr, double wd) override;
 
  private:
-  struct Dnnl;  // oneDNN engine, stream and the packed-weight cache (gemm.cpp)
+  struct Dnnl;  // oneDNN engine, stream, the packed-weight cache, bf16 staging (gemm.cpp)
   std::unique_ptr<Dnnl> dnnl_;
 };
 

@@ -1,0 +1,107 @@
+// `ponder bench`: step times, GFLOP/s against the measured fp32 peak, peak memory and inference
+// puzzles/s on the standard configurations (src/perf/bench.h). --json keeps every run and each
+// case's run configuration, which bench/compare_pytorch.sh hands to the PyTorch reference.
+#include <omp.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "perf/bench.h"
+
+namespace ponder::cli {
+namespace {
+
+struct Options {
+  std::vector<std::string> only;
+  int repeats = 5, warmup = 1;
+  double peak_seconds = 0.5;
+  std::string json;
+  bool list = false;
+};
+
+std::vector<BenchCase> selected_cases(const Options& o) {
+  std::vector<BenchCase> all = standard_bench_cases(), out;
+  std::string names;
+  for (const BenchCase& c : all) names += (names.empty() ? "" : ", ") + c.name;
+  for (const std::string& n : o.only) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const BenchCase& c) { return c.name == n; });
+    PONDER_CHECK(it != all.end(), "--case",
+                 "no bench case named '" + n + "' (cases: " + names + ")");
+  }
+  for (BenchCase& c : all)
+    if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end())
+      out.push_back(std::move(c));
+  return out;
+}
+
+nlohmann::json timing_json(const Timing& t) {
+  return {{"median_s", t.median()}, {"min_s", t.min()}, {"runs", t.runs}};
+}
+
+void run(const Options& o) {
+  const std::vector<BenchCase> cases = selected_cases(o);
+  if (o.list) {
+    for (const BenchCase& c : cases)
+      std::printf("%-18s batch %-3lld %s\n", c.name.c_str(), (long long)c.batch,
+                  nlohmann::json::parse(run_config_json(c.config)).dump().c_str());
+    return;
+  }
+  const int threads = omp_get_max_threads();
+  const double peak = measure_fp32_peak(o.peak_seconds);
+  std::printf("threads %d, matmul %s, measured fp32 peak (FMA loop) %.1f GFLOP/s\n", threads,
+              matmul_precision_name(matmul_precision()), peak * 1e-9);
+  std::printf("%-18s %5s %10s %10s %8s %6s %10s %8s %9s %10s\n", "case", "batch", "train med",
+              "train min", "GFLOP/s", "peak", "eval step", "GFLOP/s", "puzzles/s", "peak RSS");
+  nlohmann::json out = {{"threads", threads},
+                        {"matmul", matmul_precision_name(matmul_precision())},
+                        {"fp32_peak_flops", peak},
+                        {"cases", nlohmann::json::array()}};
+  for (const BenchCase& c : cases) {
+    const BenchResult r = run_bench_case(c, o.warmup, o.repeats, matmul_precision());
+    const double train_rate = r.train_flops / r.train_step.median();
+    const double eval_rate = r.eval_flops / r.eval_step.median();
+    std::printf("%-18s %5lld %9.3fs %9.3fs %8.1f %5.1f%% %9.3fs %8.1f %9.1f %8.0fMB\n",
+                c.name.c_str(), (long long)c.batch, r.train_step.median(), r.train_step.min(),
+                train_rate * 1e-9, 100 * train_rate / peak, r.eval_step.median(), eval_rate * 1e-9,
+                r.puzzles_per_second(), r.peak_rss_bytes / 1e6);
+    std::fflush(stdout);
+    out["cases"].push_back({{"name", c.name},
+                            {"batch", c.batch},
+                            {"config", nlohmann::json::parse(run_config_json(c.config))},
+                            {"train_step", timing_json(r.train_step)},
+                            {"eval_step", timing_json(r.eval_step)},
+                            {"train_step_flops", r.train_flops},
+                            {"eval_step_flops", r.eval_flops},
+                            {"train_fraction_of_peak", train_rate / peak},
+                            {"peak_rss_bytes", r.peak_rss_bytes},
+                            {"inference_steps", r.halt_max_steps},
+                            {"inference_puzzles_per_s", r.puzzles_per_second()}});
+  }
+  if (!o.json.empty()) {
+    const std::string text = out.dump(1) + "\n";
+    write_file_atomic(o.json, {{text.data(), text.size()}});
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("bench",
+                                     "Time training and inference steps on the standard "
+                                     "configurations against the measured fp32 peak");
+  cmd->add_option("--case", o->only, "run only these cases (repeatable; see --list)");
+  cmd->add_option("--repeats", o->repeats, "timed runs per step kind (median and min are reported)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--warmup", o->warmup, "untimed runs first")->check(CLI::Range(0, 1000));
+  cmd->add_option("--peak-seconds", o->peak_seconds, "length of each FMA-loop round")
+      ->check(CLI::Range(0.01, 60.0));
+  cmd->add_option("--json", o->json,
+                  "write every run, each case's run config and the peak as JSON");
+  cmd->add_flag("--list", o->list, "print the cases and their run configurations, and stop");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace ponder::cli

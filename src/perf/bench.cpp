@@ -1,0 +1,227 @@
+#include "perf/bench.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "model/flops.h"
+#include "model/model.h"
+#include "ops/ops.h"
+#include "train/act.h"
+#include "train/optimizer.h"
+#include "train/presets.h"
+
+namespace ponder {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+RunConfig with_data_fields(json j, int vocab, int seq_len, const std::string& name) {
+  j["vocab_size"] = vocab;
+  j["seq_len"] = seq_len;
+  j["num_puzzle_identifiers"] = 1;
+  return parse_run_config(j.dump(), "bench case " + name);
+}
+
+// Independent FMA chains, enough to cover the FMA latency on both FMA ports.
+constexpr int kChains = 16;
+#if defined(__AVX512F__)
+using Vec = __m512;
+constexpr int kLanes = 16;
+inline Vec splat(float x) {
+  return _mm512_set1_ps(x);
+}
+inline Vec fma(Vec a, Vec b, Vec c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+#elif defined(__FMA__)
+using Vec = __m256;
+constexpr int kLanes = 8;
+inline Vec splat(float x) {
+  return _mm256_set1_ps(x);
+}
+inline Vec fma(Vec a, Vec b, Vec c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+#else
+using Vec = float;
+constexpr int kLanes = 1;
+inline Vec splat(float x) {
+  return x;
+}
+inline Vec fma(Vec a, Vec b, Vec c) {
+  return a * b + c;
+}
+#endif
+constexpr double kFlopsPerIter = 2.0 * kChains * kLanes;
+
+float lane_sum(Vec a) {
+  float v[kLanes];
+  std::memcpy(v, &a, sizeof v);
+  float s = 0;
+  for (float x : v) s += x;
+  return s;
+}
+
+// The returned sum keeps the loop from being optimised away.
+float fma_loop(int64_t iters) {
+  Vec acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = splat(float(i));
+  const Vec m = splat(0.9999999f), a = splat(1e-7f);
+  for (int64_t k = 0; k < iters; ++k)
+    for (int i = 0; i < kChains; ++i) acc[i] = fma(acc[i], m, a);
+  float s = 0;
+  for (int i = 0; i < kChains; ++i) s += lane_sum(acc[i]);
+  return s;
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+Timing timed(const std::function<void()>& fn, int warmup, int repeats) {
+  for (int i = 0; i < warmup; ++i) fn();
+  Timing t;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    t.runs.push_back(seconds_since(t0));
+  }
+  return t;
+}
+
+// The resident-set high-water mark is reset per case through /proc/self/clear_refs (Linux ≥ 4.0);
+// where that is unavailable the process-wide maximum from getrusage is reported instead.
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (f) f << "5";
+}
+
+double peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) * 1024.0;
+}
+
+Batch random_batch(const ModelConfig& c, int64_t B) {
+  Batch b;
+  b.B = B;
+  b.L = c.seq_len;
+  for (int64_t i = 0; i < B * c.seq_len; ++i) {
+    b.inputs.push_back(int32_t(1 + i * 7 % (c.vocab_size - 1)));
+    b.labels.push_back(int32_t(1 + i * 5 % (c.vocab_size - 1)));
+  }
+  b.puzzle_ids.assign(static_cast<size_t>(B), 0);
+  return b;
+}
+
+}  // namespace
+
+std::vector<BenchCase> standard_bench_cases() {
+  const json trm_mlp = {{"arch", {{"name", "trm"}, {"mlp_t", true}, {"pos_encodings", "none"}}}};
+  const json trm_att = {{"arch", {{"name", "trm"}}}};
+  const json trm_att_n4 = {{"arch", {{"name", "trm"}, {"L_cycles", 4}}}};
+  const json hrm = {{"arch", {{"name", "hrm"}}}};
+  std::vector<BenchCase> cases = {
+      {"trm_mlp_sudoku", with_data_fields(trm_mlp, 11, 81, "trm_mlp_sudoku"), 64},
+      {"trm_att_sudoku", with_data_fields(trm_att, 11, 81, "trm_att_sudoku"), 64},
+      {"trm_att_30x30_n4", with_data_fields(trm_att_n4, 12, 900, "trm_att_30x30_n4"), 8},
+      {"hrm_sudoku", with_data_fields(hrm, 11, 81, "hrm_sudoku"), 16},
+  };
+  RunConfig cpu = with_data_fields(preset_config("sudoku-cpu"), 11, 81, "sudoku-cpu");
+  const int64_t batch = cpu.train.global_batch_size.value_or(64);
+  cases.push_back({"sudoku-cpu", std::move(cpu), batch});
+  return cases;
+}
+
+double measure_fp32_peak(double seconds) {
+  int64_t iters = 1 << 16;
+  double best = 0;
+  volatile float sink = 0;
+  for (int round = 0; round < 4; ++round) {
+    float total = 0;
+    int threads = 1;
+    const auto t0 = Clock::now();
+#pragma omp parallel reduction(+ : total)
+    {
+#pragma omp single
+      threads = omp_get_num_threads();
+      total += fma_loop(iters);
+    }
+    const double dt = seconds_since(t0);
+    sink = sink + total;
+    best = std::max(best, double(threads) * double(iters) * kFlopsPerIter / dt);
+    if (round == 0) iters = std::max<int64_t>(iters, int64_t(double(iters) * seconds / dt));
+  }
+  return best;
+}
+
+double Timing::median() const {
+  std::vector<double> s = runs;
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  if (n == 0) return 0;
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+double Timing::min() const {
+  return runs.empty() ? 0 : *std::min_element(runs.begin(), runs.end());
+}
+
+double BenchResult::puzzles_per_second() const {
+  const double t = eval_step.median();
+  return t > 0 ? double(batch) / (double(halt_max_steps) * t) : 0;
+}
+
+BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPrecision precision) {
+  const ModelConfig& mc = c.config.model;
+  BenchResult r;
+  r.name = c.name;
+  r.batch = c.batch;
+  r.halt_max_steps = mc.halt_max_steps;
+  const StepFlops f = count_step_flops(mc, c.batch);
+  r.train_flops = f.train_step;
+  r.eval_flops = f.eval_step;
+  reset_peak_rss();
+  {
+    auto ops = make_cpu_ops(precision);
+    Model m(*ops, mc);
+    m.init_weights(0);
+    Optimizer opt(m, c.config.train);
+    const Batch batch = random_batch(mc, c.batch);
+    Carry carry = make_carry(m, c.batch);
+    StepOptions train;
+    train.grad_scale = 1.0 / double(c.batch);
+    int64_t step = 0;
+    r.train_step = timed(
+        [&] {
+          opt.zero_grad();
+          StepResult s = supervision_step(m, carry, batch, train, opt.grads());
+          opt.update(++step, 1000, batch.puzzle_ids, s.dprefix.data());
+        },
+        warmup, repeats);
+    StepOptions eval;
+    eval.train = false;
+    eval.backward = false;
+    Carry eval_carry = make_carry(m, c.batch);
+    r.eval_step =
+        timed([&] { supervision_step(m, eval_carry, batch, eval, nullptr); }, warmup, repeats);
+  }
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+}  // namespace ponder
