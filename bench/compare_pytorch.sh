@@ -39,9 +39,11 @@ for c in "${CASES[@]+"${CASES[@]}"}"; do
   only="${only:+$only,}$c"
 done
 
-echo "== ponder ($THREADS threads)"
-OMP_NUM_THREADS=$THREADS "$BUILD/ponder" bench --repeats "$REPEATS" "${case_args[@]+"${case_args[@]}"}" \
-  --json "$OUT/ponder.json"
+for m in fp32 bf16; do
+  echo "== ponder, $m GEMMs ($THREADS threads)"
+  OMP_NUM_THREADS=$THREADS "$BUILD/ponder" bench --matmul "$m" --repeats "$REPEATS" \
+    "${case_args[@]+"${case_args[@]}"}" --json "$OUT/ponder-$m.json"
+done
 
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; else export OPENBLAS_CORETYPE=Haswell; fi
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
@@ -56,7 +58,7 @@ done
 export MALLOC_CONF="oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 for dt in $DTYPES; do
   echo "== PyTorch $dt ($THREADS threads, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, $allocator)"
-  /usr/bin/python3 tools/reference/bench.py --cases "$OUT/ponder.json" --dtype "$dt" --repeats "$REPEATS" \
+  /usr/bin/python3 tools/reference/bench.py --cases "$OUT/ponder-fp32.json" --dtype "$dt" --repeats "$REPEATS" \
     --threads "$THREADS" ${only:+--only "$only"} --json "$OUT/torch-$dt.json"
 done
 unset LD_PRELOAD
@@ -65,21 +67,26 @@ echo "== ratios (PyTorch median / ponder median; > 1: ponder is faster)"
 /usr/bin/python3 - "$OUT" $DTYPES <<'EOF'
 import json, sys
 out, dtypes = sys.argv[1], sys.argv[2:]
-p = json.load(open(out + "/ponder.json"))
-torch = {dt: {r["name"]: r for r in json.load(open("%s/torch-%s.json" % (out, dt)))["results"]} for dt in dtypes}
-head = "%-18s %12s %12s" % ("case", "ponder train", "ponder eval")
-for dt in dtypes:
-    head += " %14s %8s %14s %8s" % ("torch " + dt[:4] + " train", "ratio", "torch " + dt[:4] + " eval", "ratio")
-print(head)
-for c in p["cases"]:
-    line = "%-18s %11.3fs %11.3fs" % (c["name"], c["train_step"]["median_s"], c["eval_step"]["median_s"])
-    for dt in dtypes:
-        r = torch[dt].get(c["name"])
-        if r is None:
-            continue
-        line += " %13.3fs %7.2fx %13.3fs %7.2fx" % (
-            r["train_step"]["median_s"], r["train_step"]["median_s"] / c["train_step"]["median_s"],
-            r["eval_step"]["median_s"], r["eval_step"]["median_s"] / c["eval_step"]["median_s"])
-    print(line)
-print("fp32 peak (FMA loop, %d threads): %.1f GFLOP/s; results in %s" % (p["threads"], p["fp32_peak_flops"] * 1e-9, out))
+ponder = {m: {c["name"]: c for c in json.load(open("%s/ponder-%s.json" % (out, m)))["cases"]}
+          for m in ("fp32", "bf16")}
+torch = {dt: {r["name"]: r for r in json.load(open("%s/torch-%s.json" % (out, dt)))["results"]}
+         for dt in dtypes}
+pairs = [("fp32", "float32"), ("bf16", "bfloat16"), ("fp32", "bfloat16")]
+short = {"float32": "f32", "bfloat16": "bf16", "fp32": "f32", "bf16": "bf16"}
+for kind in ("train_step", "eval_step"):
+    print("%s (median seconds)" % kind)
+    head = "%-18s %10s %11s" % ("case", "ponder f32", "ponder bf16")
+    head += "".join(" %11s" % ("torch " + short[dt]) for dt in dtypes)
+    head += "".join(" %18s" % ("torch %s/ponder %s" % (short[dt], short[m])) for m, dt in pairs
+                    if dt in dtypes)
+    print(head)
+    for name in ponder["fp32"]:
+        p = {m: ponder[m][name][kind]["median_s"] for m in ("fp32", "bf16") if name in ponder[m]}
+        t = {dt: torch[dt][name][kind]["median_s"] for dt in dtypes if name in torch[dt]}
+        line = "%-18s %9.3fs %10.3fs" % (name, p["fp32"], p.get("bf16", float("nan")))
+        line += "".join(" %10.3fs" % t.get(dt, float("nan")) for dt in dtypes)
+        line += "".join(" %17.2fx" % (t[dt] / p[m]) for m, dt in pairs if dt in t and m in p)
+        print(line)
+peak = json.load(open(out + "/ponder-fp32.json"))["fp32_peak_flops"]
+print("fp32 peak (FMA loop): %.1f GFLOP/s; results in %s" % (peak * 1e-9, out))
 EOF

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev   # JSON configs and safetensors headers
   libcli11-dev         # command-line parsing
   zlib1g-dev           # CRC-32 checksums of checkpoints
+  libopenmpi-dev openmpi-bin   # data-parallel training: mpirun -np N ponder train …
   libgtest-dev
   python3-numpy python3-torch  # the PyTorch reference (tools/reference), for parity tests only
   libopenblas0-pthread         # a fast BLAS for that reference (Debian's default is netlib)

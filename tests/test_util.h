@@ -125,10 +125,11 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the ponder binary with a shell-quoted argument string.
-inline RunResult run_ponder(const std::string& args) {
+// Runs the ponder binary with a shell-quoted argument string, under `launcher` (e.g. mpirun …)
+// when given.
+inline RunResult run_ponder(const std::string& args, const std::string& launcher = "") {
   RunResult r;
-  const std::string cmd = std::string(PONDER_BINARY) + " " + args + " 2>&1";
+  const std::string cmd = launcher + " " + std::string(PONDER_BINARY) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;

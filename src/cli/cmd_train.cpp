@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/sources.h"
+#include "dist/comm.h"
 #include "eval/evaluate.h"
 #include "eval/task_metrics.h"
 #include "ops/ops.h"
@@ -61,15 +62,20 @@ void run(const TrainCli& o) {
   std::shared_ptr<DatasetSplit> test;
   if (!eval_path.empty() && o.eval_examples != 0)
     test = std::make_shared<DatasetSplit>(load_split(eval_path, "test", {}));
-  std::fprintf(
-      stderr, "training %s (%zu parameters) on %lld groups; %s\n", to_string(cfg.model.kind),
-      ParamLayout(cfg.model).count(), (long long)train.groups(),
-      test ? ("evaluating on " +
-              std::to_string(o.eval_examples >= 0 ? std::min(o.eval_examples, test->examples())
-                                                  : test->examples()) +
-              " test examples")
-                 .c_str()
-           : "no evaluation data");
+  const Comm& comm = Comm::world();
+  if (comm.rank() == 0) {
+    std::string where =
+        test ? "evaluating on " +
+                   std::to_string(o.eval_examples >= 0 ? std::min(o.eval_examples, test->examples())
+                                                       : test->examples()) +
+                   " test examples"
+             : "no evaluation data";
+    if (comm.size() > 1)
+      where += "; data-parallel over " + std::to_string(comm.size()) + " processes";
+    std::fprintf(stderr, "training %s (%zu parameters) on %lld groups; %s\n",
+                 to_string(cfg.model.kind), ParamLayout(cfg.model).count(),
+                 (long long)train.groups(), where.c_str());
+  }
   Evaluator evaluator;
   if (test) {
     evaluator = [test, &o, &cfg, eval_path](Model& m) {

@@ -1,11 +1,13 @@
 // ponder: train, evaluate and run tiny recursive reasoning models (TRM, HRM).
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
 namespace ponder::cli {
 namespace {
@@ -30,6 +32,10 @@ int main(int argc, char** argv) {
   // Global options may also follow the subcommand (`ponder bench --matmul bf16`).
   app.fallthrough();
   app.parse_complete_callback([&] {
+    // Ranks sharing a machine share its cores, unless told otherwise.
+    const ponder::Comm& comm = ponder::Comm::world();
+    if (threads == 0 && !std::getenv("OMP_NUM_THREADS") && comm.local_size() > 1)
+      threads = std::max(1, omp_get_num_procs() / comm.local_size());
     if (threads > 0) omp_set_num_threads(threads);
     ponder::cli::g_matmul =
         matmul == "bf16" ? ponder::MatmulPrecision::BF16 : ponder::MatmulPrecision::F32;
@@ -42,16 +48,26 @@ int main(int argc, char** argv) {
   ponder::cli::add_eval_command(app);
   ponder::cli::add_solve_command(app);
   ponder::cli::add_bench_command(app);
+  // In a run of several processes an error on one rank ends them all, instead of leaving the
+  // others waiting in a collective.
+  auto fail = [](const char* what) {
+    ponder::Comm& comm = ponder::Comm::world();
+    if (comm.size() > 1) {
+      std::fprintf(stderr, "ponder: error (rank %d of %d): %s\n", comm.rank(), comm.size(), what);
+      comm.abort(1);
+    }
+    std::fprintf(stderr, "ponder: error: %s\n", what);
+    return 1;
+  };
   try {
+    ponder::Comm::world();  // MPI starts before anything else when mpirun launched us
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const ponder::Error& e) {
-    std::fprintf(stderr, "ponder: error: %s\n", e.what());
-    return 1;
+    return fail(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "ponder: error: out of memory\n");
-    return 1;
+    return fail("out of memory");
   }
   return 0;
 }

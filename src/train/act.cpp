@@ -31,12 +31,41 @@ Carry make_carry(Model& m, int64_t B) {
   return carry;
 }
 
+HostCarry download_carry(const Carry& c) {
+  HostCarry h;
+  h.B = c.B;
+  h.zH.resize(c.zH.size());
+  h.zL.resize(c.zL.size());
+  c.zH.download(h.zH.data(), h.zH.size());
+  c.zL.download(h.zL.data(), h.zL.size());
+  h.steps = c.steps;
+  h.halted = c.halted;
+  h.data = c.data;
+  return h;
+}
+
+void upload_carry(Carry& c, const HostCarry& h, int64_t first) {
+  PONDER_CHECK(first >= 0 && first + c.B <= h.B, "internal: rows ", first, "..", first + c.B,
+               " of a carry of ", h.B);
+  const size_t row = c.zH.size() / size_t(c.B), L = size_t(c.data.L), b0 = size_t(first),
+               n = size_t(c.B);
+  c.zH.upload(h.zH.data() + b0 * row, n * row);
+  c.zL.upload(h.zL.data() + b0 * row, n * row);
+  c.steps.assign(h.steps.begin() + long(b0), h.steps.begin() + long(b0 + n));
+  c.halted.assign(h.halted.begin() + long(b0), h.halted.begin() + long(b0 + n));
+  c.data.inputs.assign(h.data.inputs.begin() + long(b0 * L),
+                       h.data.inputs.begin() + long((b0 + n) * L));
+  c.data.labels.assign(h.data.labels.begin() + long(b0 * L),
+                       h.data.labels.begin() + long((b0 + n) * L));
+  c.data.puzzle_ids.assign(h.data.puzzle_ids.begin() + long(b0),
+                           h.data.puzzle_ids.begin() + long(b0 + n));
+}
+
 StepResult supervision_step(Model& m, Carry& carry, const Batch& incoming, const StepOptions& opt,
                             float* grads) {
   const ModelConfig& c = m.config();
   Ops& ops = m.ops();
-  const int64_t B = carry.B, L = c.seq_len, V = c.vocab_size, S = c.seq_total(),
-                D = c.hidden_size;
+  const int64_t B = carry.B, L = c.seq_len, V = c.vocab_size, S = c.seq_total(), D = c.hidden_size;
   PONDER_CHECK(incoming.B == B && incoming.L == L, "internal: batch of ", incoming.B, "×",
                incoming.L, " for a carry of ", B, "×", L);
   const size_t row = size_t(S * D);
@@ -86,8 +115,9 @@ StepResult supervision_step(Model& m, Carry& carry, const Batch& incoming, const
         // With probability halt_exploration_prob, insist on at least U{2..N} steps.
         const RandomStream rng(opt.seed, opt.step);
         int min_halt = 0;
-        if (rng.uniform(uint64_t(2 * b)) < c.halt_exploration_prob)
-          min_halt = int(rng.integer(uint64_t(2 * b + 1), 2, N));
+        const uint64_t g = uint64_t(opt.first_row + b);  // the row in the global batch
+        if (rng.uniform(2 * g) < c.halt_exploration_prob)
+          min_halt = int(rng.integer(2 * g + 1, 2, N));
         halted &= steps >= min_halt;
       }
     }

@@ -32,21 +32,35 @@ struct Carry {
 // A fresh carry: every row halted, so the first step resets them all.
 Carry make_carry(Model& m, int64_t B);
 
+// A carry's state on the host — for checkpoints, and for rows moving between the ranks of a
+// data-parallel run (rank r holds rows [r·B, (r+1)·B) of the global batch).
+struct HostCarry {
+  int64_t B = 0;
+  std::vector<float> zH, zL;    // (B, S, D)
+  std::vector<int32_t> steps;   // (B)
+  std::vector<uint8_t> halted;  // (B)
+  Batch data;
+};
+HostCarry download_carry(const Carry& c);
+// Sets every row of `c` from rows [first, first + c.B) of `h`.
+void upload_carry(Carry& c, const HostCarry& h, int64_t first);
+
 struct StepOptions {
-  bool train = true;         // training mode: halting by q, and the q_continue target
-  bool explore = false;      // exploration (training only); off gives deterministic halting
-  uint64_t seed = 0;         // exploration draws are keyed by (seed, step, row)
+  bool train = true;     // training mode: halting by q, and the q_continue target
+  bool explore = false;  // exploration (training only); off gives deterministic halting
+  uint64_t seed = 0;     // exploration draws are keyed by (seed, step, row)
   uint64_t step = 0;
-  bool backward = true;      // accumulate gradients (training only)
-  double grad_scale = 1.0;   // 1 / global_batch_size
+  int64_t first_row = 0;    // this carry's first row in the global batch (exploration draws)
+  bool backward = true;     // accumulate gradients (training only)
+  double grad_scale = 1.0;  // 1 / global_batch_size
 };
 
 struct StepResult {
-  Array<float> logits;                     // (B, L, V)
-  std::vector<float> q_halt, q_continue;   // (B)
-  std::vector<float> target_q_continue;    // (B), empty when not computed
+  Array<float> logits;                    // (B, L, V)
+  std::vector<float> q_halt, q_continue;  // (B)
+  std::vector<float> target_q_continue;   // (B), empty when not computed
   LossResult loss;
-  Array<float> dprefix;                    // (B, ndim) with backward
+  Array<float> dprefix;  // (B, ndim) with backward
 };
 
 // `grads` (device, the model's layout) receives += gradients when opt.backward.

@@ -26,7 +26,7 @@ bool is_checkpoint_extra(const std::string& name) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, Model& m, const RunConfig& config, Optimizer& opt,
-                     const Carry& carry, const TrainProgress& p) {
+                     const HostCarry& carry, const TrainProgress& p) {
   Ops& ops = m.ops();
   const size_t n = m.layout().total();
   HostWeights w = download_weights(m);
@@ -34,10 +34,6 @@ void save_checkpoint(const std::string& path, Model& m, const RunConfig& config,
   ops.download(adam_m.data(), opt.adam_m(), n * sizeof(float));
   ops.download(adam_v.data(), opt.adam_v(), n * sizeof(float));
   if (config.train.ema) ops.download(ema.data(), opt.ema(), n * sizeof(float));
-  Array<float> zH(carry.zH.size()), zL(carry.zL.size());
-  carry.zH.download(zH.data(), zH.size());
-  carry.zL.download(zL.data(), zL.size());
-
   const ModelConfig& c = m.config();
   const int64_t B = carry.B, S = c.seq_total(), D = c.hidden_size, L = c.seq_len;
   SafetensorsWriter out;
@@ -45,8 +41,8 @@ void save_checkpoint(const std::string& path, Model& m, const RunConfig& config,
   out.add("optimizer.adam_m", DType::F32, {int64_t(n)}, adam_m.data());
   out.add("optimizer.adam_v", DType::F32, {int64_t(n)}, adam_v.data());
   if (config.train.ema) out.add("ema", DType::F32, {int64_t(n)}, ema.data());
-  out.add("carry.z_H", DType::F32, {B, S, D}, zH.data());
-  out.add("carry.z_L", DType::F32, {B, S, D}, zL.data());
+  out.add("carry.z_H", DType::F32, {B, S, D}, carry.zH.data());
+  out.add("carry.z_L", DType::F32, {B, S, D}, carry.zL.data());
   out.add("carry.steps", DType::I32, {B}, carry.steps.data());
   out.add("carry.halted", DType::U8, {B}, carry.halted.data());
   out.add("carry.inputs", DType::I32, {B, L}, carry.data.inputs.data());
@@ -76,7 +72,8 @@ RunConfig read_checkpoint_config(const std::string& path) {
   return read_config_metadata(in);
 }
 
-TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt, Carry& carry) {
+TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt, int64_t batch,
+                              HostCarry* carry) {
   SafetensorsReader in(path);
   auto f = in.metadata().find("format");
   PONDER_CHECK(f != in.metadata().end() && f->second == kFormat, path,
@@ -95,7 +92,7 @@ TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt,
   const ModelConfig& c = m.config();
   const int64_t B = s.at("batch").get<int64_t>(), S = c.seq_total(), D = c.hidden_size,
                 L = c.seq_len;
-  PONDER_CHECK(B == carry.B, path, ": was written for batch ", B, ", this run uses ", carry.B);
+  PONDER_CHECK(B == batch, path, ": was written for batch ", B, ", this run uses ", batch);
 
   load_weights(m, in, is_checkpoint_extra);
   Ops& ops = m.ops();
@@ -110,18 +107,21 @@ TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt,
   }
   opt.set_adam_step(float(s.at("adam_step").get<double>()));
   Array<float> zH = in.read_f32("carry.z_H", {B, S, D}), zL = in.read_f32("carry.z_L", {B, S, D});
-  carry.zH.upload(zH.data(), zH.size());
-  carry.zL.upload(zL.data(), zL.size());
   Array<int32_t> steps = in.read_i32("carry.steps", {B});
   Array<uint8_t> halted = in.read_u8("carry.halted", {B});
   Array<int32_t> inputs = in.read_i32("carry.inputs", {B, L});
   Array<int32_t> labels = in.read_i32("carry.labels", {B, L});
   Array<int32_t> ids = in.read_i32("carry.puzzle_identifiers", {B});
-  carry.steps.assign(steps.begin(), steps.end());
-  carry.halted.assign(halted.begin(), halted.end());
-  carry.data.inputs.assign(inputs.begin(), inputs.end());
-  carry.data.labels.assign(labels.begin(), labels.end());
-  carry.data.puzzle_ids.assign(ids.begin(), ids.end());
+  carry->B = B;
+  carry->zH.assign(zH.begin(), zH.end());
+  carry->zL.assign(zL.begin(), zL.end());
+  carry->steps.assign(steps.begin(), steps.end());
+  carry->halted.assign(halted.begin(), halted.end());
+  carry->data.B = B;
+  carry->data.L = L;
+  carry->data.inputs.assign(inputs.begin(), inputs.end());
+  carry->data.labels.assign(labels.begin(), labels.end());
+  carry->data.puzzle_ids.assign(ids.begin(), ids.end());
 
   TrainProgress p;
   p.step = s.at("step").get<int64_t>();

@@ -24,12 +24,15 @@ struct TrainProgress {
   bool finished = false;
 };
 
-void save_checkpoint(const std::string& path, Model& m, const RunConfig& config,
-                     Optimizer& opt, const Carry& carry, const TrainProgress& progress);
+// `carry` is the carry of the whole global batch (all ranks' rows).
+void save_checkpoint(const std::string& path, Model& m, const RunConfig& config, Optimizer& opt,
+                     const HostCarry& carry, const TrainProgress& progress);
 
-// Restores into an existing model/optimizer/carry of the checkpoint's configuration; returns the
-// progress. The config stored in the checkpoint is read with read_checkpoint_config first.
+// Restores into an existing model/optimizer of the checkpoint's configuration and returns the
+// progress and the carry of the whole global batch (of `batch` rows). The config stored in the
+// checkpoint is read with read_checkpoint_config first.
 RunConfig read_checkpoint_config(const std::string& path);
-TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt, Carry& carry);
+TrainProgress load_checkpoint(const std::string& path, Model& m, Optimizer& opt, int64_t batch,
+                              HostCarry* carry);
 
 }  // namespace ponder

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "data/batcher.h"
+#include "dist/comm.h"
 #include "train/act.h"
 #include "train/checkpoint.h"
 #include "train/model_file.h"
@@ -29,6 +30,18 @@ extern "C" void on_signal(int sig) {
 Model& initialised(Model& m, int64_t seed) {
   m.init_weights(uint64_t(seed));
   return m;
+}
+
+// Rows [first, first + n) of a global batch.
+void take_rows(const DataBatch& db, int64_t first, int64_t n, Batch* out) {
+  PONDER_CHECK(first + n <= db.B, "internal: rows ", first, "..", first + n, " of a batch of ",
+               db.B);
+  const size_t L = size_t(db.L), b0 = size_t(first), b1 = size_t(first + n);
+  out->B = n;
+  out->L = db.L;
+  out->inputs.assign(db.inputs.begin() + long(b0 * L), db.inputs.begin() + long(b1 * L));
+  out->labels.assign(db.labels.begin() + long(b0 * L), db.labels.begin() + long(b1 * L));
+  out->puzzle_ids.assign(db.puzzle_ids.begin() + long(b0), db.puzzle_ids.begin() + long(b1));
 }
 
 std::string duration_str(double s) {
@@ -53,14 +66,21 @@ int64_t total_train_steps(const TrainConfig& t, const DatasetMeta& m) {
                  double(*t.global_batch_size));
 }
 
+// What every rank must agree on after a step, combined by a maximum over the ranks.
+enum StepFlag { kSignal, kBudget, kPeriodicCheckpoint, kFlags };
+
 struct Trainer::Impl {
   Ops& ops;
+  Comm& comm = Comm::world();
   RunConfig cfg;
   const DatasetSplit& data;
   TrainerOptions opt;
   Evaluator evaluate;
   Model model;
   Optimizer optimizer;
+  // Data parallel: rank r owns rows [r·B, (r+1)·B) of each global batch; B = global / ranks.
+  const int64_t global_batch, local_batch;
+  const bool leader = comm.rank() == 0;  // writes logs, checkpoints and models, evaluates
   Carry carry;
   TrainBatcher batcher;
   TrainProgress progress;
@@ -79,9 +99,15 @@ struct Trainer::Impl {
         evaluate(std::move(e)),
         model(o, cfg.model),
         optimizer(initialised(model, cfg.train.seed), cfg.train),
-        carry(make_carry(model, *cfg.train.global_batch_size)),
+        global_batch(*cfg.train.global_batch_size),
+        local_batch(global_batch / comm.size()),
+        carry(make_carry(model, local_batch)),
         batcher(d, *cfg.train.global_batch_size, cfg.train.eval_interval.value_or(cfg.train.epochs),
                 uint64_t(cfg.train.seed)) {
+    comm.require_consistent_launch();
+    PONDER_CHECK(global_batch % comm.size() == 0, "global_batch_size ", global_batch,
+                 " cannot be split evenly across the ", comm.size(),
+                 " processes of this run (the reference requires it too)");
     epochs_per_chunk = cfg.train.eval_interval.value_or(cfg.train.epochs);
     PONDER_CHECK(cfg.train.epochs % epochs_per_chunk == 0, "eval_interval ", epochs_per_chunk,
                  " must divide epochs ", cfg.train.epochs, " (as in the reference)");
@@ -105,12 +131,16 @@ struct Trainer::Impl {
     if (opt.resume) {
       PONDER_CHECK(fs::exists(path("checkpoint.safetensors")), path("checkpoint.safetensors"),
                    ": not found; nothing to resume");
-      progress = load_checkpoint(path("checkpoint.safetensors"), model, optimizer, carry);
+      HostCarry all;
+      progress =
+          load_checkpoint(path("checkpoint.safetensors"), model, optimizer, global_batch, &all);
+      upload_carry(carry, all, comm.rank() * local_batch);
       batcher.restore(progress.batcher);
       elapsed_at_start = progress.elapsed_seconds;
     } else {
       PONDER_CHECK(!has_run || opt.force, opt.out,
                    ": holds a run already; pass --resume to continue it or --force to start over");
+      if (!leader) return;
       fs::create_directories(opt.out);
       if (opt.force) {
         fs::remove(path("metrics.jsonl"));
@@ -118,17 +148,67 @@ struct Trainer::Impl {
         fs::remove(path("model.safetensors"));
       }
     }
+    if (!leader) return;
     const std::string text = run_config_json(cfg);
     write_file_atomic(path("config.json"), {{text.data(), text.size()}});
     log.open(path("metrics.jsonl"), std::ios::app);
     PONDER_CHECK(log, path("metrics.jsonl"), ": cannot open for writing");
   }
 
+  // Collective: every rank's carry rows go into the checkpoint, which the leader writes.
   void checkpoint() {
-    progress.batcher = batcher.state();
-    progress.elapsed_seconds = elapsed();
-    save_checkpoint(path("checkpoint.safetensors"), model, cfg, optimizer, carry, progress);
+    const HostCarry all = gather_carry();
+    if (leader) {
+      progress.batcher = batcher.state();
+      progress.elapsed_seconds = elapsed();
+      save_checkpoint(path("checkpoint.safetensors"), model, cfg, optimizer, all, progress);
+    }
     last_checkpoint = elapsed();
+  }
+
+  // The carry of the global batch: every rank's rows in rank order.
+  HostCarry gather_carry() {
+    HostCarry mine = download_carry(carry);
+    if (comm.size() == 1) return mine;
+    HostCarry all;
+    all.B = global_batch;
+    const int W = comm.size();
+    auto gather = [&](auto& local, auto& global) {
+      global.resize(local.size() * size_t(W));
+      comm.allgather(local.data(), local.size() * sizeof(local[0]), global.data());
+    };
+    gather(mine.zH, all.zH);
+    gather(mine.zL, all.zL);
+    gather(mine.steps, all.steps);
+    gather(mine.halted, all.halted);
+    all.data.B = global_batch;
+    all.data.L = mine.data.L;
+    gather(mine.data.inputs, all.data.inputs);
+    gather(mine.data.labels, all.data.labels);
+    gather(mine.data.puzzle_ids, all.data.puzzle_ids);
+    return all;
+  }
+
+  // Sums the gradients over the ranks and gathers the puzzle rows each rank touched, so that
+  // every rank applies the same update as one process with the whole batch.
+  void combine_gradients(std::vector<int32_t>* ids, std::vector<float>* dprefix,
+                         const StepResult& r) {
+    comm.allreduce_sum(optimizer.grads(), model.layout().total());
+    ids->resize(size_t(global_batch));
+    comm.allgather(carry.data.puzzle_ids.data(), size_t(local_batch) * sizeof(int32_t),
+                   ids->data());
+    dprefix->resize(r.dprefix.size() * size_t(comm.size()));
+    comm.allgather(r.dprefix.data(), r.dprefix.size() * sizeof(float), dprefix->data());
+  }
+
+  // The loss and metrics of the whole global batch.
+  void combine_metrics(LossResult* loss) {
+    LossMetrics& m = loss->metrics;
+    double v[] = {loss->total, m.count,   m.accuracy,    m.exact_accuracy, m.q_halt_accuracy,
+                  m.steps,     m.lm_loss, m.q_halt_loss, m.q_continue_loss};
+    comm.allreduce_sum(v, std::size(v));
+    loss->total = v[0];
+    m = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
   }
 
   // Runs fn with the EMA weights in the model (when the EMA is on), then restores the live ones.
@@ -146,6 +226,7 @@ struct Trainer::Impl {
   }
 
   void evaluate_and_save() {
+    if (!leader) return;
     if (opt.progress && tty) std::fprintf(stderr, "\n");
     with_eval_weights([&] {
       save_model_file(model, cfg, path("model.safetensors"));
@@ -173,6 +254,7 @@ struct Trainer::Impl {
   }
 
   void report(const StepResult& r, double step_seconds) {
+    if (!leader) return;
     const LossMetrics& m = r.loss.metrics;
     const double gbs = double(*cfg.train.global_batch_size), count = std::max(m.count, 1.0);
     const double epoch = double(progress.step) * gbs /
@@ -232,38 +314,47 @@ struct Trainer::Impl {
       }
     } restore{old_int, old_term};
 
-    const double grad_scale = 1.0 / double(*cfg.train.global_batch_size);
+    const double grad_scale = 1.0 / double(global_batch);
+    const int64_t first_row = comm.rank() * local_batch;
     DataBatch db;
     Batch batch;
+    std::vector<int32_t> ids;
+    std::vector<float> dprefix;
     for (int64_t chunk = batcher.state().chunk; chunk <= total_chunks; ++chunk) {
       if (batcher.state().chunk != chunk) batcher.start_chunk(chunk);
       while (progress.step < progress.total_steps && batcher.next(&db)) {
         const auto t0 = std::chrono::steady_clock::now();
-        batch.B = db.B;
-        batch.L = db.L;
-        batch.inputs.swap(db.inputs);
-        batch.labels.swap(db.labels);
-        batch.puzzle_ids.swap(db.puzzle_ids);
+        take_rows(db, first_row, local_batch, &batch);
         ++progress.step;
         StepOptions so;
         so.train = true;
         so.explore = true;
         so.seed = uint64_t(cfg.train.seed);
         so.step = uint64_t(progress.step);
+        so.first_row = first_row;
         so.grad_scale = grad_scale;
         optimizer.zero_grad();
         StepResult r = supervision_step(model, carry, batch, so, optimizer.grads());
-        optimizer.update(progress.step, progress.total_steps, carry.data.puzzle_ids,
-                         r.dprefix.data());
+        combine_gradients(&ids, &dprefix, r);
+        optimizer.update(progress.step, progress.total_steps, ids, dprefix.data());
+        combine_metrics(&r.loss);
         report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
+        // The leader's clock decides budgets and periodic checkpoints; a signal to any rank
+        // stops all of them.
+        int flags[kFlags] = {g_signal != 0, 0, 0};
+        if (leader) {
+          flags[kBudget] = (opt.minutes > 0 && elapsed() >= opt.minutes * 60) ||
+                           (opt.max_steps >= 0 && progress.step >= opt.max_steps);
+          flags[kPeriodicCheckpoint] = elapsed() - last_checkpoint >= opt.checkpoint_minutes * 60;
+        }
+        comm.allreduce_max(flags, kFlags);
         TrainExit stop = TrainExit::Finished;
         bool stopping = false;
-        if (g_signal) {
+        if (flags[kSignal]) {
           stop = TrainExit::Interrupted;
           stopping = true;
-        } else if ((opt.minutes > 0 && elapsed() >= opt.minutes * 60) ||
-                   (opt.max_steps >= 0 && progress.step >= opt.max_steps)) {
+        } else if (flags[kBudget]) {
           stop = TrainExit::Budget;
           stopping = true;
         }
@@ -274,12 +365,13 @@ struct Trainer::Impl {
             if (g_signal) stop = TrainExit::Interrupted;  // the evaluation was cut short
           }
           checkpoint();
-          std::fprintf(stderr, "%s at step %lld; checkpoint %s (continue with --resume)\n",
-                       stop == TrainExit::Interrupted ? "interrupted" : "budget reached",
-                       (long long)progress.step, path("checkpoint.safetensors").c_str());
+          if (leader)
+            std::fprintf(stderr, "%s at step %lld; checkpoint %s (continue with --resume)\n",
+                         stop == TrainExit::Interrupted ? "interrupted" : "budget reached",
+                         (long long)progress.step, path("checkpoint.safetensors").c_str());
           return stop;
         }
-        if (elapsed() - last_checkpoint >= opt.checkpoint_minutes * 60) checkpoint();
+        if (flags[kPeriodicCheckpoint]) checkpoint();
       }
       if (progress.step >= progress.total_steps || chunk == total_chunks) break;
       if (chunk - 1 >= cfg.train.min_eval_interval) {
@@ -291,8 +383,9 @@ struct Trainer::Impl {
     progress.finished = true;
     evaluate_and_save();
     checkpoint();
-    std::fprintf(stderr, "finished at step %lld; model %s\n", (long long)progress.step,
-                 path("model.safetensors").c_str());
+    if (leader)
+      std::fprintf(stderr, "finished at step %lld; model %s\n", (long long)progress.step,
+                   path("model.safetensors").c_str());
     return TrainExit::Finished;
   }
 };
