@@ -134,12 +134,12 @@ void add_solve_command(CLI::App& app) {
     auto ops = make_cpu_ops(matmul_precision());
     LoadedModel lm = load_model_file(*ops, o->model);
     const ModelConfig& c = lm.config.model;
-    if (c.vocab_size == kArcVocab && c.seq_len == kArcSeqLen) {
+    if (is_arc_model(c.vocab_size, c.seq_len)) {
       solve_arc(*lm.model, {o->puzzle, o->data, o->svg, o->show_steps});
       return;
     }
     PONDER_CHECK(o->data.empty() && o->svg.empty(), "--data and --svg are for ARC models");
-    PONDER_CHECK(c.seq_len == 81 && c.vocab_size == kSudokuVocab, o->model,
+    PONDER_CHECK(is_sudoku_model(c.vocab_size, c.seq_len), o->model,
                  ": is neither a Sudoku nor an ARC model (seq_len ", c.seq_len, ", vocab_size ",
                  c.vocab_size, ")");
     std::vector<SudokuExample> puzzles;

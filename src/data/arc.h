@@ -18,6 +18,10 @@ namespace ponder {
 constexpr int kArcSide = 30;
 constexpr int kArcSeqLen = kArcSide * kArcSide;
 constexpr int kArcVocab = 12;  // PAD 0, EOS 1, colour c → c + 2
+// Whether a model's shapes are those of ARC (a 30×30 canvas of 12 tokens).
+inline bool is_arc_model(int vocab_size, int seq_len) {
+  return vocab_size == kArcVocab && seq_len == kArcSeqLen;
+}
 
 struct ArcGrid {
   int h = 0, w = 0;

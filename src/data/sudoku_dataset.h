@@ -12,6 +12,10 @@
 namespace ponder {
 
 constexpr int kSudokuVocab = 11;
+// Whether a model's shapes are those of 9×9 Sudoku.
+inline bool is_sudoku_model(int vocab_size, int seq_len) {
+  return vocab_size == kSudokuVocab && seq_len == 81;
+}
 
 std::vector<uint8_t> sudoku_tokens(const SudokuGrid& g);
 SudokuGrid sudoku_from_tokens(const int32_t* tokens);  // inverse of sudoku_tokens; PAD → blank

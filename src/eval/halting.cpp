@@ -63,7 +63,7 @@ HaltRule parse_halt_rule(const std::string& text) {
 }
 
 Verifier task_verifier(const ModelConfig& c) {
-  if (c.vocab_size == kSudokuVocab && c.seq_len == 81)
+  if (is_sudoku_model(c.vocab_size, c.seq_len))
     return [](const int32_t* input, const int32_t* pred) {
       return sudoku_solves(sudoku_from_tokens(input), sudoku_from_tokens(pred));
     };

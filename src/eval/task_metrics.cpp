@@ -12,9 +12,8 @@ namespace ponder {
 TaskMetrics::TaskMetrics(const ModelConfig& c, const std::string& data, bool force_arc)
     : data_(data) {
   namespace fs = std::filesystem;
-  const bool arc_model = c.vocab_size == kArcVocab && c.seq_len == kArcSeqLen;
-  if (force_arc ||
-      (arc_model && fs::exists(data + "/identifiers.json") && fs::exists(data + "/test"))) {
+  if (force_arc || (is_arc_model(c.vocab_size, c.seq_len) &&
+                    fs::exists(data + "/identifiers.json") && fs::exists(data + "/test"))) {
     PONDER_CHECK(fs::is_directory(data), data,
                  ": ARC scoring needs a dataset folder built by `ponder data arc`");
     voter_ = std::make_unique<ArcVoter>(read_identifiers(data));
