@@ -3,6 +3,7 @@
 // case's run configuration, which bench/compare_pytorch.sh hands to the PyTorch reference.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -27,8 +28,7 @@ std::vector<BenchCase> selected_cases(const Options& o) {
   for (const BenchCase& c : all) names += (names.empty() ? "" : ", ") + c.name;
   for (const std::string& n : o.only) {
     auto it = std::find_if(all.begin(), all.end(), [&](const BenchCase& c) { return c.name == n; });
-    PONDER_CHECK(it != all.end(), "--case",
-                 "no bench case named '" + n + "' (cases: " + names + ")");
+    PONDER_CHECK(it != all.end(), "--case: no bench case named '", n, "' (cases: ", names, ")");
   }
   for (BenchCase& c : all)
     if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end())

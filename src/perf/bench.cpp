@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "data/arc.h"
+#include "data/sudoku_dataset.h"
 #include "model/flops.h"
 #include "model/model.h"
 #include "ops/ops.h"
@@ -116,12 +118,13 @@ std::vector<BenchCase> standard_bench_cases() {
   const json trm_att_n4 = {{"arch", {{"name", "trm"}, {"L_cycles", 4}}}};
   const json hrm = {{"arch", {{"name", "hrm"}}}};
   std::vector<BenchCase> cases = {
-      {"trm_mlp_sudoku", with_data_fields(trm_mlp, 11, 81, "trm_mlp_sudoku"), 64},
-      {"trm_att_sudoku", with_data_fields(trm_att, 11, 81, "trm_att_sudoku"), 64},
-      {"trm_att_30x30_n4", with_data_fields(trm_att_n4, 12, 900, "trm_att_30x30_n4"), 8},
-      {"hrm_sudoku", with_data_fields(hrm, 11, 81, "hrm_sudoku"), 16},
+      {"trm_mlp_sudoku", with_data_fields(trm_mlp, kSudokuVocab, 81, "trm_mlp_sudoku"), 64},
+      {"trm_att_sudoku", with_data_fields(trm_att, kSudokuVocab, 81, "trm_att_sudoku"), 64},
+      {"trm_att_30x30_n4", with_data_fields(trm_att_n4, kArcVocab, kArcSeqLen, "trm_att_30x30_n4"),
+       8},
+      {"hrm_sudoku", with_data_fields(hrm, kSudokuVocab, 81, "hrm_sudoku"), 16},
   };
-  RunConfig cpu = with_data_fields(preset_config("sudoku-cpu"), 11, 81, "sudoku-cpu");
+  RunConfig cpu = with_data_fields(preset_config("sudoku-cpu"), kSudokuVocab, 81, "sudoku-cpu");
   const int64_t batch = cpu.train.global_batch_size.value_or(64);
   cases.push_back({"sudoku-cpu", std::move(cpu), batch});
   return cases;

@@ -1,0 +1,74 @@
+// `ponder bench` through the CLI: a case runs and reports consistent numbers, unknown cases are
+// refused naming the known ones, and the PyTorch side (tools/reference/bench.py) times the cases
+// that `ponder bench --json` describes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace ponder {
+namespace {
+
+TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
+  const std::string dir = test::temp_dir();
+  for (const char* m : {"fp32", "bf16"}) {
+    auto r = test::run_ponder(std::string("bench --case sudoku-cpu --repeats 2 --warmup 0 ") +
+                              "--peak-seconds 0.05 --matmul " + m + " --json " + dir + "/b.json");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("sudoku-cpu"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
+    EXPECT_EQ(j.at("matmul"), m);
+    EXPECT_GT(j.at("fp32_peak_flops").get<double>(), 1e9);
+    ASSERT_EQ(j.at("cases").size(), 1u);
+    const auto& c = j.at("cases")[0];
+    EXPECT_EQ(c.at("name"), "sudoku-cpu");
+    EXPECT_EQ(c.at("batch"), 64);
+    EXPECT_EQ(c.at("config").at("arch").at("hidden_size"), 128);
+    ASSERT_EQ(c.at("train_step").at("runs").size(), 2u);
+    const double med = c.at("train_step").at("median_s"), lo = c.at("train_step").at("min_s");
+    EXPECT_GT(lo, 0);
+    EXPECT_GE(med, lo);
+    // A training step does the evaluation step's forward and more.
+    EXPECT_GT(c.at("train_step_flops").get<double>(), c.at("eval_step_flops").get<double>());
+    EXPECT_GT(c.at("peak_rss_bytes").get<double>(), 1e6);
+    EXPECT_NEAR(c.at("inference_puzzles_per_s").get<double>(),
+                64.0 / (16 * c.at("eval_step").at("median_s").get<double>()), 1e-9);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BenchCli, an_unknown_case_is_refused_naming_the_cases) {
+  auto r = test::run_ponder("bench --case trm_huge");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--case: no bench case named 'trm_huge' (cases: trm_mlp_sudoku, "
+                          "trm_att_sudoku, trm_att_30x30_n4, hrm_sudoku, sudoku-cpu)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(BenchCli, the_pytorch_reference_times_the_cases_ponder_describes) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed";
+  const std::string dir = test::temp_dir();
+  auto r = test::run_ponder(
+      "bench --case sudoku-cpu --repeats 1 --warmup 0 --peak-seconds 0.05 "
+      "--json " +
+      dir + "/b.json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string cmd =
+      "/usr/bin/python3 " + test::source_path("tools/reference/bench.py") + " --cases " + dir +
+      "/b.json --repeats 1 --warmup 0 --dtype bfloat16 --json " + dir + "/t.json >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto t = nlohmann::json::parse(std::ifstream(dir + "/t.json"));
+  ASSERT_EQ(t.at("results").size(), 1u);
+  EXPECT_EQ(t.at("results")[0].at("name"), "sudoku-cpu");
+  EXPECT_GT(t.at("results")[0].at("train_step").at("median_s").get<double>(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ponder
