@@ -19,13 +19,14 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-}  // namespace
-
+// Whether an MPI launcher started this process (environment of OpenMPI, MPICH/Hydra, PMIx).
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
     if (std::getenv(v)) return true;
   return false;
 }
+
+}  // namespace
 
 Comm& Comm::world() {
   static Comm c;

@@ -41,7 +41,4 @@ class Comm {
   std::string problem_;
 };
 
-// Whether an MPI launcher started this process (environment of OpenMPI, MPICH/Hydra, PMIx).
-bool launched_by_mpi();
-
 }  // namespace ponder

@@ -31,6 +31,19 @@ Carry make_carry(Model& m, int64_t B) {
   return carry;
 }
 
+Batch rows_of(const Batch& b, int64_t first, int64_t n) {
+  PONDER_CHECK(first >= 0 && first + n <= b.B, "internal: rows ", first, "..", first + n,
+               " of a batch of ", b.B);
+  const auto L = long(b.L), b0 = long(first), b1 = long(first + n);
+  Batch out;
+  out.B = n;
+  out.L = b.L;
+  out.inputs.assign(b.inputs.begin() + b0 * L, b.inputs.begin() + b1 * L);
+  out.labels.assign(b.labels.begin() + b0 * L, b.labels.begin() + b1 * L);
+  out.puzzle_ids.assign(b.puzzle_ids.begin() + b0, b.puzzle_ids.begin() + b1);
+  return out;
+}
+
 HostCarry download_carry(const Carry& c) {
   HostCarry h;
   h.B = c.B;
@@ -45,20 +58,12 @@ HostCarry download_carry(const Carry& c) {
 }
 
 void upload_carry(Carry& c, const HostCarry& h, int64_t first) {
-  PONDER_CHECK(first >= 0 && first + c.B <= h.B, "internal: rows ", first, "..", first + c.B,
-               " of a carry of ", h.B);
-  const size_t row = c.zH.size() / size_t(c.B), L = size_t(c.data.L), b0 = size_t(first),
-               n = size_t(c.B);
+  c.data = rows_of(h.data, first, c.B);  // checks the range
+  const size_t row = c.zH.size() / size_t(c.B), b0 = size_t(first), n = size_t(c.B);
   c.zH.upload(h.zH.data() + b0 * row, n * row);
   c.zL.upload(h.zL.data() + b0 * row, n * row);
   c.steps.assign(h.steps.begin() + long(b0), h.steps.begin() + long(b0 + n));
   c.halted.assign(h.halted.begin() + long(b0), h.halted.begin() + long(b0 + n));
-  c.data.inputs.assign(h.data.inputs.begin() + long(b0 * L),
-                       h.data.inputs.begin() + long((b0 + n) * L));
-  c.data.labels.assign(h.data.labels.begin() + long(b0 * L),
-                       h.data.labels.begin() + long((b0 + n) * L));
-  c.data.puzzle_ids.assign(h.data.puzzle_ids.begin() + long(b0),
-                           h.data.puzzle_ids.begin() + long(b0 + n));
 }
 
 StepResult supervision_step(Model& m, Carry& carry, const Batch& incoming, const StepOptions& opt,

@@ -17,6 +17,8 @@ struct Batch {
   int64_t B = 0, L = 0;
   std::vector<int32_t> inputs, labels, puzzle_ids;
 };
+// Rows [first, first + n) of a batch (a rank's part of the global batch).
+Batch rows_of(const Batch& b, int64_t first, int64_t n);
 
 struct Carry {
   int64_t B = 0;

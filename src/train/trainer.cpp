@@ -32,18 +32,6 @@ Model& initialised(Model& m, int64_t seed) {
   return m;
 }
 
-// Rows [first, first + n) of a global batch.
-void take_rows(const DataBatch& db, int64_t first, int64_t n, Batch* out) {
-  PONDER_CHECK(first + n <= db.B, "internal: rows ", first, "..", first + n, " of a batch of ",
-               db.B);
-  const size_t L = size_t(db.L), b0 = size_t(first), b1 = size_t(first + n);
-  out->B = n;
-  out->L = db.L;
-  out->inputs.assign(db.inputs.begin() + long(b0 * L), db.inputs.begin() + long(b1 * L));
-  out->labels.assign(db.labels.begin() + long(b0 * L), db.labels.begin() + long(b1 * L));
-  out->puzzle_ids.assign(db.puzzle_ids.begin() + long(b0), db.puzzle_ids.begin() + long(b1));
-}
-
 std::string duration_str(double s) {
   char buf[32];
   if (s >= 3600)
@@ -317,14 +305,19 @@ struct Trainer::Impl {
     const double grad_scale = 1.0 / double(global_batch);
     const int64_t first_row = comm.rank() * local_batch;
     DataBatch db;
-    Batch batch;
+    Batch global, batch;
     std::vector<int32_t> ids;
     std::vector<float> dprefix;
     for (int64_t chunk = batcher.state().chunk; chunk <= total_chunks; ++chunk) {
       if (batcher.state().chunk != chunk) batcher.start_chunk(chunk);
       while (progress.step < progress.total_steps && batcher.next(&db)) {
         const auto t0 = std::chrono::steady_clock::now();
-        take_rows(db, first_row, local_batch, &batch);
+        global.B = db.B;
+        global.L = db.L;
+        global.inputs.swap(db.inputs);
+        global.labels.swap(db.labels);
+        global.puzzle_ids.swap(db.puzzle_ids);
+        batch = rows_of(global, first_row, local_batch);
         ++progress.step;
         StepOptions so;
         so.train = true;
