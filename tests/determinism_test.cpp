@@ -7,49 +7,24 @@
 #include <cmath>
 #include <vector>
 
-#include "model/model.h"
-#include "train/act.h"
-#include "train/optimizer.h"
-#include "train/run_config.h"
+#include "tiny_run.h"
 
 namespace ponder {
 namespace {
 
-// Parameters after a few training steps of a small TRM (attention) on a fixed batch.
+// Parameters and puzzle table after a few training steps of a small TRM (attention).
 std::vector<float> train_params(int threads, MatmulPrecision precision) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  RunConfig rc = parse_run_config(
-      R"({"arch": {"name": "trm", "hidden_size": 64, "num_heads": 2, "H_cycles": 2, "L_cycles": 2,
-                   "puzzle_emb_ndim": 64},
-          "vocab_size": 11, "seq_len": 81, "num_puzzle_identifiers": 4, "lr": 1e-3,
-          "lr_warmup_steps": 0, "ema": true})",
-      "determinism");
   auto ops = make_cpu_ops(precision);
-  Model m(*ops, rc.model);
-  m.init_weights(3);
-  Optimizer opt(m, rc.train);
-  const int64_t B = 8;
-  Batch batch;
-  batch.B = B;
-  batch.L = 81;
-  for (int64_t i = 0; i < B * 81; ++i) {
-    batch.inputs.push_back(int32_t(1 + i * 7 % 10));
-    batch.labels.push_back(int32_t(1 + i * 3 % 10));
-  }
-  for (int64_t b = 0; b < B; ++b) batch.puzzle_ids.push_back(int32_t(b % 4));
-  Carry carry = make_carry(m, B);
-  StepOptions so;
-  so.grad_scale = 1.0 / double(B);
-  for (int64_t step = 1; step <= 4; ++step) {
-    opt.zero_grad();
-    StepResult r = supervision_step(m, carry, batch, so, opt.grads());
-    opt.update(step, 4, carry.data.puzzle_ids, r.dprefix.data());
-  }
+  test::TinyRun r = test::tiny_training_run(
+      *ops,
+      R"({"name": "trm", "hidden_size": 64, "num_heads": 2, "H_cycles": 2, "L_cycles": 2,
+          "puzzle_emb_ndim": 64})",
+      4);
   omp_set_num_threads(saved);
-  std::vector<float> p(m.params(), m.params() + m.layout().total());
-  p.insert(p.end(), m.puzzle_table(), m.puzzle_table() + m.puzzle_table_size());
-  return p;
+  r.params.insert(r.params.end(), r.table.begin(), r.table.end());
+  return r.params;
 }
 
 double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {

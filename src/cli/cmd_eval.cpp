@@ -100,7 +100,7 @@ void add_eval_command(CLI::App& app) {
       "--static-batches", o->static_batches,
       "with --halt: a batch waits for its slowest puzzle instead of refilling stopped rows");
   cmd->callback([o] {
-    auto ops = make_cpu_ops(matmul_precision());
+    auto ops = make_backend();
     LoadedModel lm = load_model_file(*ops, o->model);
     SourceOptions so;
     so.skip_bad = o->skip_bad;

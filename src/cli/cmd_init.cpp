@@ -32,7 +32,7 @@ void add_init_command(CLI::App& app) {
     RunConfig cfg = parse_run_config(j.dump(), opt->config);
     PONDER_CHECK(opt->force || !std::filesystem::exists(opt->out), opt->out,
                  ": exists; pass --force to overwrite it");
-    auto ops = make_cpu_ops(matmul_precision());
+    auto ops = make_backend();
     Model m(*ops, cfg.model);
     m.init_weights(uint64_t(opt->seed));
     save_model_file(m, cfg, opt->out);

@@ -131,7 +131,7 @@ void add_solve_command(CLI::App& app) {
       "answer K steps in a row), verify (the grid obeys every rule), fixed (all steps)");
   cmd->add_flag("--all-steps", o->all_steps, "run all halt_max_steps steps (--halt fixed)");
   cmd->callback([o] {
-    auto ops = make_cpu_ops(matmul_precision());
+    auto ops = make_backend();
     LoadedModel lm = load_model_file(*ops, o->model);
     const ModelConfig& c = lm.config.model;
     if (is_arc_model(c.vocab_size, c.seq_len)) {

@@ -31,7 +31,7 @@ void add_step_command(CLI::App& app) {
                   "with --eval: run N steps in a row and write the last")
       ->check(CLI::PositiveNumber);
   cmd->callback([opt] {
-    auto ops = make_cpu_ops(matmul_precision());
+    auto ops = make_backend();
     LoadedModel lm = load_model_file(*ops, opt->model);
     StepInput in = read_step_input(opt->batch, lm.config.model);
     TensorMap out = run_single_step(*lm.model, lm.config.train, in, opt->step);

@@ -96,7 +96,7 @@ void run(const TrainCli& o) {
       return j;
     };
   }
-  auto ops = make_cpu_ops(matmul_precision());
+  auto ops = make_backend();
   Trainer t(*ops, cfg, train, o.trainer, evaluator);
   const TrainExit e = t.run();
   if (e == TrainExit::Interrupted) std::exit(130);

@@ -10,6 +10,11 @@ namespace ponder::cli {
 
 // The GEMM precision chosen with the global --matmul option, for the backend a command makes.
 MatmulPrecision matmul_precision();
+// The device chosen with the global --device option.
+Device device();
+// The backend of --device and --matmul. Under mpirun each process of a machine takes its own GPU
+// (its local rank modulo the GPUs it can see).
+std::unique_ptr<Ops> make_backend();
 
 void add_step_command(CLI::App& app);
 void add_init_command(CLI::App& app);

@@ -12,14 +12,23 @@
 namespace ponder::cli {
 namespace {
 MatmulPrecision g_matmul = MatmulPrecision::F32;
-}
+Device g_device = Device::Cpu;
+}  // namespace
 MatmulPrecision matmul_precision() {
   return g_matmul;
+}
+Device device() {
+  return g_device;
+}
+std::unique_ptr<Ops> make_backend() {
+  const int gpus = cuda_device_count();
+  const int gpu = g_device == Device::Cuda && gpus > 0 ? Comm::world().local_rank() % gpus : 0;
+  return make_ops(g_device, g_matmul, gpu);
 }
 }  // namespace ponder::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"ponder: tiny recursive reasoning models (TRM, HRM) on the CPU"};
+  CLI::App app{"ponder: tiny recursive reasoning models (TRM, HRM) on the CPU and GPU"};
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "worker threads (default: all cores, or OMP_NUM_THREADS)")
@@ -29,6 +38,10 @@ int main(int argc, char** argv) {
                  "GEMM precision: fp32, or bf16 (operands rounded to bf16, fp32 accumulation; AMX "
                  "where the CPU has it)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  std::string device = "cpu";
+  app.add_option("--device", device,
+                 "where the model runs: cpu, or cuda (an NVIDIA GPU; under mpirun one per process)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   // Global options may also follow the subcommand (`ponder bench --matmul bf16`).
   app.fallthrough();
   app.parse_complete_callback([&] {
@@ -39,6 +52,7 @@ int main(int argc, char** argv) {
     if (threads > 0) omp_set_num_threads(threads);
     ponder::cli::g_matmul =
         matmul == "bf16" ? ponder::MatmulPrecision::BF16 : ponder::MatmulPrecision::F32;
+    ponder::cli::g_device = device == "cuda" ? ponder::Device::Cuda : ponder::Device::Cpu;
   });
   ponder::cli::add_step_command(app);
   ponder::cli::add_init_command(app);

@@ -20,7 +20,7 @@ void embedding_forward(Ops& ops, const Dims& d, const ModelParams& w, const floa
 void embedding_backward(Ops& ops, const Dims& d, ModelParams& g, const int32_t* tokens,
                         const float* dx, float* dprefix) {
   ops.embed_backward(g.embed_tokens, d.ndim > 0 ? dprefix : nullptr, g.embed_pos, dx, tokens,
-                     d.ndim, kPosScale, embed_scale(d.D), d.B, d.L, d.P, d.D);
+                     d.V, d.ndim, kPosScale, embed_scale(d.D), d.B, d.L, d.P, d.D);
 }
 
 }  // namespace ponder

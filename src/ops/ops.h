@@ -34,6 +34,8 @@ class Ops {
  public:
   virtual ~Ops() = default;
   virtual const char* name() const = 0;
+  // Whether the host may read and write this backend's memory directly (the CPU's).
+  virtual bool host_memory() const { return false; }
 
   // ---- memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
@@ -41,6 +43,8 @@ class Ops {
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  // Waits until every op issued so far has finished (ops may run asynchronously; for timing).
+  virtual void synchronize() {}
   virtual void fill(float* x, float value, size_t n) = 0;
   // dst[i·n + j] = src[j] for i < count: broadcasts one vector over `count` rows.
   virtual void tile(float* dst, const float* src, size_t count, size_t n) = 0;
@@ -92,12 +96,12 @@ class Ops {
   // and dK back. Attention is non-causal softmax(scale·QKᵀ)·V, written head-major to
   // out [B, S, H·hd], with the row log-sum-exp saved in lse [B, H, S] for the backward, which
   // recomputes the probabilities instead of storing them.
-  virtual void rope(float* qkv, const float* cos, const float* sin, int64_t B, int64_t S,
-                    int64_t H, int64_t hd) = 0;
+  virtual void rope(float* qkv, const float* cos, const float* sin, int64_t B, int64_t S, int64_t H,
+                    int64_t hd) = 0;
   virtual void rope_backward(float* dqkv, const float* cos, const float* sin, int64_t B, int64_t S,
                              int64_t H, int64_t hd) = 0;
-  virtual void attention(float* out, float* lse, const float* qkv, int64_t B, int64_t S,
-                         int64_t H, int64_t hd, float scale) = 0;
+  virtual void attention(float* out, float* lse, const float* qkv, int64_t B, int64_t S, int64_t H,
+                         int64_t hd, float scale) = 0;
   virtual void attention_backward(float* dqkv, const float* dout, const float* qkv,
                                   const float* out, const float* lse, int64_t B, int64_t S,
                                   int64_t H, int64_t hd, float scale) = 0;
@@ -113,11 +117,11 @@ class Ops {
   virtual void embed(float* x, const float* table, const int32_t* tokens, const float* prefix,
                      int64_t ndim, const float* pos, float pos_scale, float scale, int64_t B,
                      int64_t L, int64_t P, int64_t D) = 0;
-  // Its backward: dtable and dpos accumulate (+=), dprefix [B, ndim] is written. Deterministic
-  // for any thread count.
+  // Its backward: dtable [V, D] and dpos accumulate (+=), dprefix [B, ndim] is written.
+  // Deterministic for any thread count.
   virtual void embed_backward(float* dtable, float* dprefix, float* dpos, const float* dx,
-                              const int32_t* tokens, int64_t ndim, float pos_scale, float scale,
-                              int64_t B, int64_t L, int64_t P, int64_t D) = 0;
+                              const int32_t* tokens, int64_t V, int64_t ndim, float pos_scale,
+                              float scale, int64_t B, int64_t L, int64_t P, int64_t D) = 0;
 
   // ---- optimizers (one fused pass each)
   // AdamATan2 (REFERENCE.md §7.1): p = p·wd_alpha; m += (1−β1)(g − m); v += (1−β2)(g² − v);
@@ -140,6 +144,17 @@ const char* matmul_precision_name(MatmulPrecision p);
 
 // The CPU backend (oneDNN + OpenMP), created once per process.
 std::unique_ptr<Ops> make_cpu_ops(MatmulPrecision precision = MatmulPrecision::F32);
+
+// Where the ops run: the CPU, or one CUDA GPU (src/ops/cuda/, built when the CUDA toolkit is
+// found at build time).
+enum class Device { Cpu, Cuda };
+// CUDA GPUs this process can use: 0 when ponder was built without CUDA, or the machine has no
+// NVIDIA driver or GPU.
+int cuda_device_count();
+// The backend for `device`; `gpu` picks the CUDA device. Fails with a message saying what is
+// missing when the GPU cannot be used.
+std::unique_ptr<Ops> make_ops(Device device, MatmulPrecision precision = MatmulPrecision::F32,
+                              int gpu = 0);
 
 // An owning array in a backend's memory.
 template <class T>

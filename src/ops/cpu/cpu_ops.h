@@ -16,6 +16,7 @@ class CpuOps final : public Ops {
   explicit CpuOps(MatmulPrecision precision);
   ~CpuOps() override;
   const char* name() const override { return "cpu"; }
+  bool host_memory() const override { return true; }
 
   void* alloc(size_t bytes) override;
   void free(void* p) override;
@@ -69,8 +70,8 @@ class CpuOps final : public Ops {
              int64_t ndim, const float* pos, float pos_scale, float scale, int64_t B, int64_t L,
              int64_t P, int64_t D) override;
   void embed_backward(float* dtable, float* dprefix, float* dpos, const float* dx,
-                      const int32_t* tokens, int64_t ndim, float pos_scale, float scale,
-                      int64_t B, int64_t L, int64_t P, int64_t D) override;
+                      const int32_t* tokens, int64_t V, int64_t ndim, float pos_scale,
+                      float scale, int64_t B, int64_t L, int64_t P, int64_t D) override;
 
   void adam_atan2(float* p, const float* g, float* m, float* v, size_t n, float step_size,
                   float wd_alpha, float one_minus_beta1, float one_minus_beta2,

@@ -237,8 +237,8 @@ void CpuOps::embed(float* x, const float* table, const int32_t* tokens, const fl
 }
 
 void CpuOps::embed_backward(float* dtable, float* dprefix, float* dpos, const float* dx,
-                            const int32_t* tokens, int64_t ndim, float pos_scale, float scale,
-                            int64_t B, int64_t L, int64_t P, int64_t D) {
+                            const int32_t* tokens, int64_t V, int64_t ndim, float pos_scale,
+                            float scale, int64_t B, int64_t L, int64_t P, int64_t D) {
   const int64_t S = P + L;
   // d(pre-scale) = scale·dx; through learned positions both branches get pos_scale of it.
   const float through = dpos ? scale * pos_scale : scale;
