@@ -3,11 +3,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
 #ifdef PONDER_HAVE_MPI
 #include <mpi.h>
+#endif
+#ifdef PONDER_HAVE_NCCL
+#include <nccl.h>
+
+#include "ops/cuda/cuda_ops.h"
 #endif
 
 namespace ponder {
@@ -27,6 +33,24 @@ bool launched_by_mpi() {
 }
 
 }  // namespace
+
+#ifdef PONDER_HAVE_NCCL
+struct Comm::Nccl {
+  ncclComm_t comm = nullptr;
+  int device = -1;
+  ~Nccl() {
+    if (comm) ncclCommDestroy(comm);
+  }
+};
+
+namespace {
+void nccl_check(ncclResult_t r, const char* what) {
+  PONDER_CHECK(r == ncclSuccess, "NCCL: ", what, ": ", ncclGetErrorString(r));
+}
+}  // namespace
+#else
+struct Comm::Nccl {};
+#endif
 
 Comm& Comm::world() {
   static Comm c;
@@ -52,6 +76,7 @@ Comm::Comm() {
   MPI_Comm local;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   MPI_Comm_size(local, &local_size_);
+  MPI_Comm_rank(local, &local_rank_);
   MPI_Comm_free(&local);
   mpi_ = true;
 #else
@@ -67,7 +92,37 @@ void Comm::require_consistent_launch() const {
   PONDER_CHECK(problem_.empty(), problem_);
 }
 
+void Comm::allreduce_sum(Ops& ops, float* x, size_t n) {
+  if (size_ == 1) return;
+  if (ops.host_memory()) return allreduce_sum(x, n);
+#ifdef PONDER_HAVE_NCCL
+  if (auto* cuda = dynamic_cast<CudaOps*>(&ops)) {
+    if (!nccl_) {
+      // Rank 0's unique id reaches every rank over MPI; then NCCL connects the GPUs itself.
+      ncclUniqueId id{};
+      if (rank_ == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+      MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+      auto nc = std::make_unique<Nccl>();
+      nc->device = cuda->device();
+      nccl_check(ncclCommInitRank(&nc->comm, size_, id, rank_), "ncclCommInitRank");
+      nccl_ = std::move(nc);
+    }
+    PONDER_CHECK(nccl_->device == cuda->device(), "internal: NCCL set up for GPU ", nccl_->device,
+                 ", used from GPU ", cuda->device());
+    // A ring all-reduce: every rank ends with the same bits.
+    nccl_check(ncclAllReduce(x, x, n, ncclFloat, ncclSum, nccl_->comm, cuda->stream()),
+               "ncclAllReduce");
+    return;
+  }
+#endif
+  std::vector<float> host(n);
+  ops.download(host.data(), x, n * sizeof(float));
+  allreduce_sum(host.data(), n);
+  ops.upload(x, host.data(), n * sizeof(float));
+}
+
 Comm::~Comm() {
+  nccl_.reset();  // before MPI goes
 #ifdef PONDER_HAVE_MPI
   if (mpi_) {
     int done = 0;

@@ -5,7 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "ops/ops.h"
 
 namespace ponder {
 
@@ -20,13 +23,18 @@ class Comm {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  // Processes of this run on this machine (for the default thread count).
+  // Processes of this run on this machine (for the default thread count), and this one's index
+  // among them (for its GPU).
   int local_size() const { return local_size_; }
+  int local_rank() const { return local_rank_; }
 
   // x = Σ over ranks, in place, bit-identical on every rank.
   void allreduce_sum(float* x, size_t n);
   void allreduce_sum(double* x, size_t n);
   void allreduce_max(int* x, size_t n);  // elementwise
+  // The same for x in `ops`' memory: host collectives for the CPU's; for a GPU's, NCCL between
+  // the GPUs when ponder was built with it (bootstrapped over MPI), otherwise through the host.
+  void allreduce_sum(Ops& ops, float* x, size_t n);
   // recv (size()·bytes) = every rank's `bytes` of send, in rank order, on every rank.
   void allgather(const void* send, size_t bytes, void* recv);
 
@@ -36,9 +44,11 @@ class Comm {
 
  private:
   Comm();
-  int rank_ = 0, size_ = 1, local_size_ = 1;
+  int rank_ = 0, size_ = 1, local_size_ = 1, local_rank_ = 0;
   bool mpi_ = false;
   std::string problem_;
+  struct Nccl;  // the NCCL communicator, made on first use
+  std::unique_ptr<Nccl> nccl_;
 };
 
 }  // namespace ponder

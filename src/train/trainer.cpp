@@ -181,7 +181,7 @@ struct Trainer::Impl {
   // every rank applies the same update as one process with the whole batch.
   void combine_gradients(std::vector<int32_t>* ids, std::vector<float>* dprefix,
                          const StepResult& r) {
-    comm.allreduce_sum(optimizer.grads(), model.layout().total());
+    comm.allreduce_sum(model.ops(), optimizer.grads(), model.layout().total());
     ids->resize(size_t(global_batch));
     comm.allgather(carry.data.puzzle_ids.data(), size_t(local_batch) * sizeof(int32_t),
                    ids->data());
