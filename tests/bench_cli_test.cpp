@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -67,6 +68,16 @@ TEST(BenchCli, the_pytorch_reference_times_the_cases_ponder_describes) {
   ASSERT_EQ(t.at("results").size(), 1u);
   EXPECT_EQ(t.at("results")[0].at("name"), "sudoku-cpu");
   EXPECT_GT(t.at("results")[0].at("train_step").at("median_s").get<double>(), 0);
+  // A file that is not `ponder bench --json` output is refused, naming it.
+  std::ofstream(dir + "/other.json") << R"({"results": []})";
+  const std::string bad = "/usr/bin/python3 " + test::source_path("tools/reference/bench.py") +
+                          " --cases " + dir + "/other.json 2>" + dir + "/err.txt";
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  std::stringstream err;
+  err << std::ifstream(dir + "/err.txt").rdbuf();
+  EXPECT_NE(err.str().find(dir + "/other.json: not a `ponder bench --json` file"),
+            std::string::npos)
+      << err.str();
   std::filesystem::remove_all(dir);
 }
 

@@ -17,6 +17,7 @@ namespace {
 struct Options {
   std::vector<std::string> only;
   int repeats = 5, warmup = 1;
+  int64_t batch = 0;  // 0: each case's own
   double peak_seconds = 0.5;
   std::string json;
   bool list = false;
@@ -31,8 +32,10 @@ std::vector<BenchCase> selected_cases(const Options& o) {
     PONDER_CHECK(it != all.end(), "--case: no bench case named '", n, "' (cases: ", names, ")");
   }
   for (BenchCase& c : all)
-    if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end())
+    if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end()) {
+      if (o.batch > 0) c.batch = o.batch;
       out.push_back(std::move(c));
+    }
   return out;
 }
 
@@ -49,17 +52,31 @@ void run(const Options& o) {
     return;
   }
   const int threads = omp_get_max_threads();
-  const double peak = measure_fp32_peak(o.peak_seconds);
-  std::printf("threads %d, matmul %s, measured fp32 peak (FMA loop) %.1f GFLOP/s\n", threads,
-              matmul_precision_name(matmul_precision()), peak * 1e-9);
+  const bool gpu = device() == Device::Cuda;
+  const char* matmul = matmul_precision_name(matmul_precision());
+  // The peak each step is held against: the CPU's fp32 FMA rate, or the GPU's own GEMM rate at
+  // the chosen precision.
+  double peak = 0;
+  std::string peak_source;
+  if (gpu) {
+    peak = measure_gemm_peak(*make_backend(), 8192, 5);
+    peak_source = std::string("cuBLAS 8192³ GEMM, ") + matmul;
+  } else {
+    peak = measure_fp32_peak(o.peak_seconds);
+    peak_source = "fp32 FMA loop on every thread";
+  }
+  std::printf("device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s\n",
+              gpu ? "cuda" : "cpu", threads, matmul, peak_source.c_str(), peak * 1e-9);
   std::printf("%-18s %5s %10s %10s %8s %6s %10s %8s %9s %10s\n", "case", "batch", "train med",
               "train min", "GFLOP/s", "peak", "eval step", "GFLOP/s", "puzzles/s", "peak RSS");
-  nlohmann::json out = {{"threads", threads},
-                        {"matmul", matmul_precision_name(matmul_precision())},
-                        {"fp32_peak_flops", peak},
+  nlohmann::json out = {{"device", gpu ? "cuda" : "cpu"},
+                        {"threads", threads},
+                        {"matmul", matmul},
+                        {gpu ? "gemm_peak_flops" : "fp32_peak_flops", peak},
+                        {"peak_source", peak_source},
                         {"cases", nlohmann::json::array()}};
   for (const BenchCase& c : cases) {
-    const BenchResult r = run_bench_case(c, o.warmup, o.repeats, matmul_precision());
+    const BenchResult r = run_bench_case(c, o.warmup, o.repeats, make_backend);
     const double train_rate = r.train_flops / r.train_step.median();
     const double eval_rate = r.eval_flops / r.eval_step.median();
     std::printf("%-18s %5lld %9.3fs %9.3fs %8.1f %5.1f%% %9.3fs %8.1f %9.1f %8.0fMB\n",
@@ -75,6 +92,7 @@ void run(const Options& o) {
                             {"train_step_flops", r.train_flops},
                             {"eval_step_flops", r.eval_flops},
                             {"train_fraction_of_peak", train_rate / peak},
+                            {"eval_fraction_of_peak", eval_rate / peak},
                             {"peak_rss_bytes", r.peak_rss_bytes},
                             {"inference_steps", r.halt_max_steps},
                             {"inference_puzzles_per_s", r.puzzles_per_second()}});
@@ -96,6 +114,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repeats", o->repeats, "timed runs per step kind (median and min are reported)")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--warmup", o->warmup, "untimed runs first")->check(CLI::Range(0, 1000));
+  cmd->add_option("--batch", o->batch, "batch size of every case (default: each case's own)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--peak-seconds", o->peak_seconds, "length of each FMA-loop round")
       ->check(CLI::Range(0.01, 60.0));
   cmd->add_option("--json", o->json,

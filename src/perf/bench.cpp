@@ -70,12 +70,15 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-Timing timed(const std::function<void()>& fn, int warmup, int repeats) {
+// Each run ends when the backend has finished it (a GPU runs ops asynchronously).
+Timing timed(Ops& ops, const std::function<void()>& fn, int warmup, int repeats) {
   for (int i = 0; i < warmup; ++i) fn();
+  ops.synchronize();
   Timing t;
   for (int i = 0; i < repeats; ++i) {
     const auto t0 = Clock::now();
     fn();
+    ops.synchronize();
     t.runs.push_back(seconds_since(t0));
   }
   return t;
@@ -169,7 +172,23 @@ double BenchResult::puzzles_per_second() const {
   return t > 0 ? double(batch) / (double(halt_max_steps) * t) : 0;
 }
 
-BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPrecision precision) {
+double measure_gemm_peak(Ops& ops, int64_t n, int rounds) {
+  DeviceArray<float> a(ops, size_t(n * n)), b(ops, size_t(n * n)), c(ops, size_t(n * n));
+  ops.fill(a.data(), 0.5f, a.size());
+  ops.fill(b.data(), 0.25f, b.size());
+  GemmArgs g;
+  g.M = g.N = g.K = n;
+  g.A = a.data();
+  g.B = b.data();
+  g.C = c.data();
+  g.lda = g.ldb = g.ldc = n;
+  const Timing t = timed(
+      ops, [&] { ops.gemm(g); }, 1, rounds);
+  return 2.0 * double(n) * double(n) * double(n) / t.min();
+}
+
+BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
+                           const std::function<std::unique_ptr<Ops>()>& make_ops) {
   const ModelConfig& mc = c.config.model;
   BenchResult r;
   r.name = c.name;
@@ -180,7 +199,7 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPr
   r.eval_flops = f.eval_step;
   reset_peak_rss();
   {
-    auto ops = make_cpu_ops(precision);
+    auto ops = make_ops();
     Model m(*ops, mc);
     m.init_weights(0);
     Optimizer opt(m, c.config.train);
@@ -190,6 +209,7 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPr
     train.grad_scale = 1.0 / double(c.batch);
     int64_t step = 0;
     r.train_step = timed(
+        *ops,
         [&] {
           opt.zero_grad();
           StepResult s = supervision_step(m, carry, batch, train, opt.grads());
@@ -200,8 +220,8 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPr
     eval.train = false;
     eval.backward = false;
     Carry eval_carry = make_carry(m, c.batch);
-    r.eval_step =
-        timed([&] { supervision_step(m, eval_carry, batch, eval, nullptr); }, warmup, repeats);
+    r.eval_step = timed(
+        *ops, [&] { supervision_step(m, eval_carry, batch, eval, nullptr); }, warmup, repeats);
   }
   r.peak_rss_bytes = peak_rss_bytes();
   return r;

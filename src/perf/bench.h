@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,9 @@ std::vector<BenchCase> standard_bench_cases();
 // fp32 FLOP/s of an FMA loop on every thread of the OpenMP team (the best of a few rounds of
 // about `seconds` each): the machine's attainable matmul peak.
 double measure_fp32_peak(double seconds);
+// FLOP/s of the backend's own GEMM on an n×n×n product at its matmul precision, the best of
+// `rounds`: a GPU's attainable matrix peak (tensor cores in bf16).
+double measure_gemm_peak(Ops& ops, int64_t n, int rounds);
 
 struct Timing {
   std::vector<double> runs;  // seconds
@@ -43,6 +48,8 @@ struct BenchResult {
   double puzzles_per_second() const;
 };
 
-BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats, MatmulPrecision precision);
+// `make_ops` makes a fresh backend for the case, so that its memory is measured from zero.
+BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
+                           const std::function<std::unique_ptr<Ops>()>& make_ops);
 
 }  // namespace ponder
