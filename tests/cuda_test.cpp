@@ -138,19 +138,23 @@ TEST_F(CudaOpsTest, rope_and_attention_forward_and_backward) {
   for (Case c : {Case{2, 37, 2, 16}, Case{2, 97, 8, 64}, Case{1, 70, 3, 24}, Case{1, 33, 1, 128}}) {
     const int64_t n = c.B * c.S * 3 * c.H * c.hd, no = c.B * c.S * c.H * c.hd;
     auto qkv = randn(n), cs = randn(c.S * c.hd), sn = randn(c.S * c.hd), out = zeros(no),
-         lse = zeros(c.B * c.H * c.S), dout = randn(no), dqkv = zeros(n);
+         lse = zeros(c.B * c.H * c.S), dout = randn(no), dqkv = zeros(n),
+         w = randn(8 * 3 * c.H * c.hd), proj = zeros(c.B * c.S * 8);
     const float scale = 1.0f / std::sqrt(float(c.hd));
     both([&](Ops& o, int s) {
       o.rope(qkv[s], cs[s], sn[s], c.B, c.S, c.H, c.hd);
       o.attention(out[s], lse[s], qkv[s], c.B, c.S, c.H, c.hd, scale);
       o.attention_backward(dqkv[s], dout[s], qkv[s], out[s], lse[s], c.B, c.S, c.H, c.hd, scale);
       o.rope_backward(dqkv[s], cs[s], sn[s], c.B, c.S, c.H, c.hd);
+      // A GEMM right after: it reuses the scratch the backward used.
+      o.linear(proj[s], dqkv[s], w[s], c.B * c.S, 8, 3 * c.H * c.hd, false);
     });
     const std::string what = "hd " + std::to_string(c.hd) + ", S " + std::to_string(c.S);
     EXPECT_LT(qkv.error(), kTol) << what;
     EXPECT_LT(out.error(), 1e-5) << what;
     EXPECT_LT(lse.error(), 1e-5) << what;
     EXPECT_LT(dqkv.error(), 1e-5) << what;
+    EXPECT_LT(proj.error(), 1e-5) << what;
   }
 }
 
@@ -171,11 +175,14 @@ TEST_F(CudaOpsBf16Test, gemms_bf16) {
 }
 
 void check_gemms(CudaOpsTest& t, double tol) {
-  const int64_t M = 33, N = 47, K = 29, batch = 5;
+  // Padded leading dimensions and C at an offset, as the output heads use them.
+  const int64_t M = 33, N = 47, K = 29, batch = 5, pad = 3, off = 7;
   for (int form = 0; form < 4; ++form) {
     const bool ta = form & 1, tb = form & 2;
-    auto A = t.randn(batch * M * K), B = t.randn(batch * K * N), C = t.randn(batch * M * N),
-         R = t.randn(M * N);
+    const int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    const int64_t sa = (ta ? K : M) * lda, sb = (tb ? N : K) * ldb, sc = M * ldc;
+    auto A = t.randn(batch * sa), B = t.randn(batch * sb), C = t.randn(off + batch * sc),
+         C2 = t.randn(batch * sc), R = t.randn(sc);
     t.both([&](Ops& o, int s) {
       GemmArgs g;
       g.trans_a = ta;
@@ -186,33 +193,50 @@ void check_gemms(CudaOpsTest& t, double tol) {
       g.alpha = 0.75f;
       g.beta = 0.5f;
       g.A = A[s];
-      g.lda = ta ? M : K;
-      g.stride_a = M * K;
+      g.lda = lda;
+      g.stride_a = sa;
       g.B = B[s];
-      g.ldb = tb ? K : N;
-      g.stride_b = 0;  // broadcast
-      g.C = C[s];
-      g.ldc = N;
-      g.stride_c = M * N;
+      g.ldb = ldb;
+      g.stride_b = 0;  // B broadcast
+      g.C = C[s] + off;
+      g.ldc = ldc;
+      g.stride_c = sc;
       g.batch = batch;
       o.gemm(g);
-      g.stride_b = K * N;
-      g.stride_c = 0;  // the batch summed into one C
+      g.stride_a = 0;  // A broadcast
+      g.stride_b = sb;
+      g.C = C2[s];
+      o.gemm(g);
+      g.stride_c = 0;  // the batch summed into one C, with A still broadcast
       g.beta = 1.0f;
       g.C = R[s];
       o.gemm(g);
+      g.stride_a = sa;
+      o.gemm(g);
     });
-    EXPECT_LT(C.error(), tol) << "form " << form;
-    EXPECT_LT(R.error(), tol) << "form " << form;
+    for (auto* c : {&C, &C2, &R}) EXPECT_LT(c->error(), tol) << "form " << form;
   }
   auto x = t.randn(M * K), W = t.randn(N * K), y = t.randn(M * N), dy = t.randn(M * N),
-       dx = t.randn(M * K), dW = t.randn(N * K);
+       dx = t.randn(M * K), dW = t.randn(N * K), c0 = t.randn(M * N);
   t.both([&](Ops& o, int s) {
     o.linear(y[s], x[s], W[s], M, N, K, true);
     o.linear_backward_input(dx[s], dy[s], W[s], M, N, K, false);
     o.linear_backward_weight(dW[s], dy[s], x[s], M, N, K);
+    o.linear_backward_weight(dW[s], dy[s], x[s], 0, N, K);  // no rows: nothing to add
+    GemmArgs g;                                             // K = 0: C = beta·C
+    g.M = M;
+    g.N = N;
+    g.beta = 0.5f;
+    g.A = x[s];
+    g.B = W[s];
+    g.lda = 1;
+    g.ldb = N;
+    g.C = c0[s];
+    g.ldc = N;
+    o.gemm(g);
   });
   for (auto* v : {&y, &dx, &dW}) EXPECT_LT(v->error(), tol);
+  EXPECT_EQ(c0.get(1), c0.get(0));
 }
 
 TEST_F(CudaOpsTest, embeddings) {

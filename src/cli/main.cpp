@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   try {
     ponder::Comm::world();  // MPI starts before anything else when mpirun launched us
     app.parse(argc, argv);
+    ponder::Comm::world().release_gpus();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const ponder::Error& e) {

@@ -98,6 +98,13 @@ void Comm::allreduce_sum(Ops& ops, float* x, size_t n) {
 #ifdef PONDER_HAVE_NCCL
   if (auto* cuda = dynamic_cast<CudaOps*>(&ops)) {
     if (!nccl_) {
+      // NCCL binds to the current device and allocates with plain cudaMalloc: make sure it is
+      // this backend's GPU, and hand the stream pool's cached blocks back to the driver first.
+      cuda_check(cudaSetDevice(cuda->device()), "cudaSetDevice");
+      cuda->synchronize();
+      cudaMemPool_t pool;
+      cuda_check(cudaDeviceGetDefaultMemPool(&pool, cuda->device()), "cudaDeviceGetDefaultMemPool");
+      cuda_check(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
       // Rank 0's unique id reaches every rank over MPI; then NCCL connects the GPUs itself.
       ncclUniqueId id{};
       if (rank_ == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -119,6 +126,10 @@ void Comm::allreduce_sum(Ops& ops, float* x, size_t n) {
   ops.download(host.data(), x, n * sizeof(float));
   allreduce_sum(host.data(), n);
   ops.upload(x, host.data(), n * sizeof(float));
+}
+
+void Comm::release_gpus() {
+  nccl_.reset();
 }
 
 Comm::~Comm() {

@@ -35,6 +35,9 @@ class Comm {
   // The same for x in `ops`' memory: host collectives for the CPU's; for a GPU's, NCCL between
   // the GPUs when ponder was built with it (bootstrapped over MPI), otherwise through the host.
   void allreduce_sum(Ops& ops, float* x, size_t n);
+  // Frees the NCCL communicator while the CUDA runtime is still up (before main returns; a
+  // static destructor would run after the runtime has shut down).
+  void release_gpus();
   // recv (size()·bytes) = every rank's `bytes` of send, in rank order, on every rank.
   void allgather(const void* send, size_t bytes, void* recv);
 

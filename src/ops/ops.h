@@ -42,7 +42,7 @@ class Ops {
   virtual void free(void* p) = 0;
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // no overlap unless dst == src
   // Waits until every op issued so far has finished (ops may run asynchronously; for timing).
   virtual void synchronize() {}
   virtual void fill(float* x, float value, size_t n) = 0;

@@ -208,6 +208,12 @@ __global__ void __launch_bounds__(kRows)
   store_row<HD>(o, acc, hd, kDK ? scale : 1.0f);
 }
 
+// B and H are grid dimensions z and y, which CUDA limits to 65535.
+void check_grid(int64_t B, int64_t H) {
+  PONDER_CHECK(B <= 65535 && H <= 65535, "attention on the GPU: batch ", B, " and heads ", H,
+               " must each be at most 65535");
+}
+
 template <int N>
 using Int = std::integral_constant<int, N>;
 
@@ -236,6 +242,7 @@ void CudaOps::rope_backward(float* dqkv, const float* cos, const float* sin, int
 void CudaOps::attention(float* out, float* lse, const float* qkv, int64_t B, int64_t S, int64_t H,
                         int64_t hd, float scale) {
   if (B * S == 0) return;
+  check_grid(B, H);
   const dim3 grid(unsigned(cuda::blocks_for(S, kRows)), unsigned(H), unsigned(B));
   dispatch_head_dim(hd, [&](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
@@ -248,6 +255,7 @@ void CudaOps::attention_backward(float* dqkv, const float* dout, const float* qk
                                  const float* lse, int64_t B, int64_t S, int64_t H, int64_t hd,
                                  float scale) {
   if (B * S == 0) return;
+  check_grid(B, H);
   // Δ_i = dO_i·O_i, [B, H, S]
   float* delta = static_cast<float*>(scratch(0, size_t(B * H * S) * sizeof(float)));
   const int64_t D = H * hd;

@@ -70,7 +70,10 @@ void* CudaOps::alloc(size_t bytes) {
   void* p = nullptr;
   const size_t n = bytes ? bytes : 1;
   cudaError_t e = cudaMallocAsync(&p, n, stream_);
-  if (e == cudaErrorMemoryAllocation) throw std::bad_alloc();
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not to be blamed on the next kernel launch
+    throw std::bad_alloc();
+  }
   cuda_check(e, "cudaMallocAsync");
   cuda_check(cudaMemsetAsync(p, 0, n, stream_), "cudaMemsetAsync");
   return p;
@@ -107,6 +110,7 @@ void* CudaOps::scratch(int slot, size_t bytes) {
   if (s.bytes < bytes) {
     if (s.p) cuda_check(cudaFreeAsync(s.p, stream_), "cudaFreeAsync");
     s.p = nullptr;
+    s.bytes = 0;
     cuda_check(cudaMallocAsync(&s.p, bytes, stream_), "cudaMallocAsync (scratch)");
     s.bytes = bytes;
   }

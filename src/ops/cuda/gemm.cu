@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "ops/cuda/cuda_ops.h"
+#include "ops/cuda/launch.cuh"
 
 namespace ponder {
 
@@ -47,6 +48,22 @@ void CudaOps::gemm(const GemmArgs& g) {
   // K·batch, [op(A[0]) … op(A[n−1])]·[op(B[0]); …; op(B[n−1])].
   const bool reduce = g.batch > 1 && g.stride_c == 0;
   PONDER_CHECK(!reduce || g.beta == 1.0f, "internal: a batch accumulating into one C needs beta 1");
+  if (g.K == 0) {
+    // Nothing to multiply: C = beta·C (cuBLAS would also want leading dimensions ≥ 1).
+    if (g.beta == 1.0f) return;
+    const int64_t M = g.M, N = g.N, ldc = g.ldc, stride_c = g.stride_c;
+    float* C = g.C;
+    const float beta = g.beta;
+    cuda::for_each(
+        stream_, g.batch * M * N,
+        [=] __device__(int64_t i) {
+          const int64_t j = i % N, r = (i / N) % M, b = i / (M * N);
+          float& c = C[b * stride_c + r * ldc + j];
+          c = beta == 0.0f ? 0.0f : beta * c;  // beta 0 overwrites, even NaN, as BLAS does
+        },
+        "gemm (K = 0)");
+    return;
+  }
   const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
   const void *A = g.A, *B = g.B;
   int64_t lda = g.lda, ldb = g.ldb, stride_a = g.stride_a, stride_b = g.stride_b, K = g.K,
