@@ -67,7 +67,12 @@ def use_device(device):
 def bench_case(case, dtype, warmup, repeats, device="cpu", compile_model=False):
     raw, B = case["config"], int(case["batch"])
     cfg = ponder_ref.Config(raw, batch_size=B)
-    sess = ponder_ref.Session(raw, ponder_ref.init_model_tensors(cfg, 0), B, dtype)
+    if device == "cpu":
+        tensors = ponder_ref.init_model_tensors(cfg, 0)
+    else:
+        with torch.device("cpu"):   # the initialiser draws from a CPU generator
+            tensors = ponder_ref.init_model_tensors(cfg, 0)
+    sess = ponder_ref.Session(raw, tensors, B, dtype)
     if compile_model:
         sess.model.inner = torch.compile(sess.model.inner)
     data = random_batch(cfg, B, 0, device)
