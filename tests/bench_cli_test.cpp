@@ -42,6 +42,20 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(BenchCli, batch_sets_every_cases_batch) {
+  const std::string dir = test::temp_dir();
+  auto r = test::run_ponder(
+      "bench --case sudoku-cpu --batch 16 --repeats 1 --warmup 0 "
+      "--peak-seconds 0.05 --json " +
+      dir + "/b.json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  EXPECT_EQ(c.at("batch"), 16);
+  EXPECT_NEAR(c.at("inference_puzzles_per_s").get<double>(),
+              16.0 / (16 * c.at("eval_step").at("median_s").get<double>()), 1e-9);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(BenchCli, an_unknown_case_is_refused_naming_the_cases) {
   auto r = test::run_ponder("bench --case trm_huge");
   EXPECT_EQ(r.status, 1);
