@@ -21,9 +21,10 @@ Device device() {
   return g_device;
 }
 std::unique_ptr<Ops> make_backend() {
+  // Only a GPU run asks the CUDA runtime anything: a CPU run does not start it.
+  if (g_device == Device::Cpu) return make_ops(Device::Cpu, g_matmul);
   const int gpus = cuda_device_count();
-  const int gpu = g_device == Device::Cuda && gpus > 0 ? Comm::world().local_rank() % gpus : 0;
-  return make_ops(g_device, g_matmul, gpu);
+  return make_ops(Device::Cuda, g_matmul, gpus > 0 ? Comm::world().local_rank() % gpus : 0);
 }
 }  // namespace ponder::cli
 

@@ -77,17 +77,14 @@ void CudaOps::gemm(const GemmArgs& g) {
     void* b = scratch(1, size_t(nb * g.K * g.N) * elem);
     const int64_t a_row = reduce ? g.batch * g.K : g.K, a_batch = reduce ? g.K : g.M * g.K;
     const int64_t b_batch = g.K * g.N;
-    if (bf16) {
-      stage(stream_, static_cast<__nv_bfloat16*>(a), g.A, na, g.stride_a, g.M, g.K, g.lda,
-            g.trans_a, a_row, a_batch);
-      stage(stream_, static_cast<__nv_bfloat16*>(b), g.B, nb, g.stride_b, g.K, g.N, g.ldb,
-            g.trans_b, g.N, b_batch);
-    } else {
-      stage(stream_, static_cast<float*>(a), g.A, na, g.stride_a, g.M, g.K, g.lda, g.trans_a, a_row,
-            a_batch);
-      stage(stream_, static_cast<float*>(b), g.B, nb, g.stride_b, g.K, g.N, g.ldb, g.trans_b, g.N,
-            b_batch);
-    }
+    auto stage_both = [&](auto* a_dst, auto* b_dst) {  // the same layouts in bf16 or fp32
+      stage(stream_, a_dst, g.A, na, g.stride_a, g.M, g.K, g.lda, g.trans_a, a_row, a_batch);
+      stage(stream_, b_dst, g.B, nb, g.stride_b, g.K, g.N, g.ldb, g.trans_b, g.N, b_batch);
+    };
+    if (bf16)
+      stage_both(static_cast<__nv_bfloat16*>(a), static_cast<__nv_bfloat16*>(b));
+    else
+      stage_both(static_cast<float*>(a), static_cast<float*>(b));
     A = a;
     B = b;
     ta = tb = false;
