@@ -1,14 +1,16 @@
-// `ponder bench` through the CLI: a case runs and reports consistent numbers, unknown cases are
-// refused naming the known ones, and the PyTorch side (tools/reference/bench.py) times the cases
-// that `ponder bench --json` describes.
+// `ponder bench` through the CLI: a case runs and reports consistent numbers, its op profile
+// accounts for every GEMM, unknown cases are refused naming the known ones, and the PyTorch side
+// (tools/reference/bench.py) times the cases that `ponder bench --json` describes.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "perf/op_profile.h"
 #include "test_util.h"
 
 namespace ponder {
@@ -54,6 +56,56 @@ TEST(BenchCli, batch_sets_every_cases_batch) {
   EXPECT_NEAR(c.at("inference_puzzles_per_s").get<double>(),
               16.0 / (16 * c.at("eval_step").at("median_s").get<double>()), 1e-9);
   std::filesystem::remove_all(dir);
+}
+
+// The profile sees every GEMM the model runs: its FLOPs add up to the analytic count of
+// src/model/flops.cpp (sudoku-cpu has no attention, whose products are not GEMM calls).
+TEST(BenchCli, profile_lists_the_ops_of_a_training_step) {
+  const std::string dir = test::temp_dir();
+  auto r = test::run_ponder(
+      "bench --case sudoku-cpu --batch 8 --repeats 2 --warmup 1 --profile "
+      "--peak-seconds 0.05 --json " +
+      dir + "/b.json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("op (one training step)"), std::string::npos) << r.output;
+  const auto c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  double flops = 0;
+  std::map<std::string, int64_t> calls;
+  for (const auto& row : c.at("train_profile")) {
+    flops += row.at("flops").get<double>();
+    calls[row.at("op")] = row.at("calls");
+  }
+  EXPECT_NEAR(flops, c.at("train_step_flops").get<double>(), 1e-9 * flops);
+  EXPECT_EQ(calls["adam_atan2"], 1);  // one optimizer update per step
+  // The channel SwiGLU's gate/up projection: 8 puzzles × (81 + 16) tokens, 128 → 2·512.
+  EXPECT_GT(calls["linear 776x1024x128"], 0) << r.output;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ProfileOps, forwards_every_op_and_counts_its_calls_and_flops) {
+  ProfileOps ops(make_cpu_ops());
+  DeviceArray<float> a(ops, 6), b(ops, 12), c(ops, 8);
+  const std::vector<float> ha = {1, 2, 3, 4, 5, 6}, hb(12, 1.0f);
+  a.upload(ha.data(), 6);
+  b.upload(hb.data(), 12);
+  ops.reset();
+  for (int i = 0; i < 2; ++i)
+    ops.gemm({.M = 2, .N = 4, .K = 3, .A = a.data(), .lda = 3, .B = b.data(), .ldb = 4,
+              .C = c.data(), .ldc = 4});
+  ops.scale(c.data(), 2.0f, 8);
+  std::vector<float> hc(8);
+  c.download(hc.data(), 8);
+  EXPECT_EQ(hc, std::vector<float>({12, 12, 12, 12, 30, 30, 30, 30}));
+  std::map<std::string, OpTime> rows;
+  for (const OpTime& t : ops.rows()) rows[t.op] = t;
+  ASSERT_EQ(rows.size(), 3u);  // the two GEMMs share a row; scale; download
+  EXPECT_EQ(rows["gemm 2x4x3"].calls, 2);
+  EXPECT_EQ(rows["gemm 2x4x3"].flops, 2 * 2.0 * 2 * 4 * 3);
+  EXPECT_EQ(rows["scale"].calls, 1);
+  EXPECT_EQ(rows["scale"].flops, 0);
+  EXPECT_EQ(rows["download"].calls, 1);
+  ops.reset();
+  EXPECT_TRUE(ops.rows().empty());
 }
 
 TEST(BenchCli, an_unknown_case_is_refused_naming_the_cases) {

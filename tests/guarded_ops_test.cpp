@@ -18,6 +18,7 @@
 #include "eval/evaluate.h"
 #include "eval/halting.h"
 #include "model/weights_io.h"
+#include "ops/forwarding_ops.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/model_file.h"
@@ -30,148 +31,39 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class GuardedOps final : public Ops {
+class GuardedOps final : public ForwardingOps {
  public:
+  GuardedOps() : ForwardingOps(make_cpu_ops()) {}
   ~GuardedOps() override {
     for (const auto& [p, n] : live_) munmap(p, n);
   }
   const char* name() const override { return "guarded-cpu"; }
-  // host_memory() stays false, as on a GPU: code must not take the host shortcut here.
+  // host_memory() is false, as on a GPU: code must not take the host shortcut here.
+  bool host_memory() const override { return false; }
 
   // Whole pages from mmap (zero-filled), so that no host data shares a page with device memory.
   void* alloc(size_t bytes) override {
-    Open open(*this);
+    before("alloc");
     const size_t n = (std::max<size_t>(bytes, 1) + page_ - 1) / page_ * page_;
     void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     live_[p] = n;
+    after("alloc");
     return p;
   }
   void free(void* p) override {
-    Open open(*this);
+    before("free");
     const auto it = live_.find(p);
     if (it == live_.end()) std::abort();  // not ours: a double free or a foreign pointer
     munmap(p, it->second);
     live_.erase(it);
-  }
-
-  void upload(void* dst, const void* src, size_t bytes) override {
-    inner()->upload(dst, src, bytes);
-  }
-  void download(void* dst, const void* src, size_t bytes) override {
-    inner()->download(dst, src, bytes);
-  }
-  void copy(void* dst, const void* src, size_t bytes) override { inner()->copy(dst, src, bytes); }
-  void synchronize() override { inner()->synchronize(); }
-  void fill(float* x, float value, size_t n) override { inner()->fill(x, value, n); }
-  void tile(float* dst, const float* src, size_t count, size_t n) override {
-    inner()->tile(dst, src, count, n);
-  }
-  void gemm(const GemmArgs& g) override { inner()->gemm(g); }
-  void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-              bool acc) override {
-    inner()->linear(y, x, W, M, N, K, acc);
-  }
-  void linear_backward_input(float* dx, const float* dy, const float* W, int64_t M, int64_t N,
-                             int64_t K, bool acc) override {
-    inner()->linear_backward_input(dx, dy, W, M, N, K, acc);
-  }
-  void linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M, int64_t N,
-                              int64_t K) override {
-    inner()->linear_backward_weight(dW, dy, x, M, N, K);
-  }
-  void weights_changed() override { inner()->weights_changed(); }
-  void add(float* out, const float* a, const float* b, size_t n) override {
-    inner()->add(out, a, b, n);
-  }
-  void add_inplace(float* a, const float* b, size_t n) override { inner()->add_inplace(a, b, n); }
-  void scale(float* x, float s, size_t n) override { inner()->scale(x, s, n); }
-  void add_bias(float* out, const float* bias, int64_t rows, int64_t n) override {
-    inner()->add_bias(out, bias, rows, n);
-  }
-  void add_column_sums(float* out, const float* in, int64_t rows, int64_t n) override {
-    inner()->add_column_sums(out, in, rows, n);
-  }
-  void add_rmsnorm_rows(float* out, float* rstd, const float* a, const float* b, int64_t rows,
-                        int64_t C, float eps) override {
-    inner()->add_rmsnorm_rows(out, rstd, a, b, rows, C, eps);
-  }
-  void rmsnorm_rows_backward(float* dv, const float* dout, const float* out, const float* rstd,
-                             int64_t rows, int64_t C) override {
-    inner()->rmsnorm_rows_backward(dv, dout, out, rstd, rows, C);
-  }
-  void add_rmsnorm_cols(float* out, float* rstd, const float* a, const float* b, int64_t batch,
-                        int64_t S, int64_t C, float eps) override {
-    inner()->add_rmsnorm_cols(out, rstd, a, b, batch, S, C, eps);
-  }
-  void rmsnorm_cols_backward(float* dv, const float* dout, const float* out, const float* rstd,
-                             int64_t batch, int64_t S, int64_t C) override {
-    inner()->rmsnorm_cols_backward(dv, dout, out, rstd, batch, S, C);
-  }
-  void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) override {
-    inner()->swiglu(act, gate_up, rows, width);
-  }
-  void swiglu_backward(float* dgate_up, const float* dact, const float* gate_up, int64_t rows,
-                       int64_t width) override {
-    inner()->swiglu_backward(dgate_up, dact, gate_up, rows, width);
-  }
-  void rope(float* qkv, const float* cos, const float* sin, int64_t B, int64_t S, int64_t H,
-            int64_t hd) override {
-    inner()->rope(qkv, cos, sin, B, S, H, hd);
-  }
-  void rope_backward(float* dqkv, const float* cos, const float* sin, int64_t B, int64_t S,
-                     int64_t H, int64_t hd) override {
-    inner()->rope_backward(dqkv, cos, sin, B, S, H, hd);
-  }
-  void attention(float* out, float* lse, const float* qkv, int64_t B, int64_t S, int64_t H,
-                 int64_t hd, float scale) override {
-    inner()->attention(out, lse, qkv, B, S, H, hd, scale);
-  }
-  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                          const float* lse, int64_t B, int64_t S, int64_t H, int64_t hd,
-                          float scale) override {
-    inner()->attention_backward(dqkv, dout, qkv, out, lse, B, S, H, hd, scale);
-  }
-  void gather_rows(float* out, const float* table, const int32_t* ids, int64_t n,
-                   int64_t width) override {
-    inner()->gather_rows(out, table, ids, n, width);
-  }
-  void embed(float* x, const float* table, const int32_t* tokens, const float* prefix, int64_t ndim,
-             const float* pos, float pos_scale, float scale, int64_t B, int64_t L, int64_t P,
-             int64_t D) override {
-    inner()->embed(x, table, tokens, prefix, ndim, pos, pos_scale, scale, B, L, P, D);
-  }
-  void embed_backward(float* dtable, float* dprefix, float* dpos, const float* dx,
-                      const int32_t* tokens, int64_t V, int64_t ndim, float pos_scale, float scale,
-                      int64_t B, int64_t L, int64_t P, int64_t D) override {
-    inner()->embed_backward(dtable, dprefix, dpos, dx, tokens, V, ndim, pos_scale, scale, B, L, P,
-                            D);
-  }
-  void adam_atan2(float* p, const float* g, float* m, float* v, size_t n, float step_size,
-                  float wd_alpha, float one_minus_beta1, float one_minus_beta2,
-                  float bc2_sqrt) override {
-    inner()->adam_atan2(p, g, m, v, n, step_size, wd_alpha, one_minus_beta1, one_minus_beta2,
-                        bc2_sqrt);
-  }
-  void ema_update(float* shadow, const float* p, size_t n, double rate) override {
-    inner()->ema_update(shadow, p, n, rate);
-  }
-  void signsgd_rows(float* table, const int32_t* ids, const float* grad, int64_t n, int64_t width,
-                    double lr, double wd) override {
-    inner()->signsgd_rows(table, ids, grad, n, width, lr, wd);
+    after("free");
   }
 
  private:
-  // Device memory is accessible only while an Open lives. inner()->op(…) opens it for the
-  // duration of that one call: the temporary lives until the end of the full expression.
-  struct Open {
-    GuardedOps& g;
-    explicit Open(GuardedOps& ops) : g(ops) { g.protect_all(PROT_READ | PROT_WRITE); }
-    ~Open() { g.protect_all(PROT_NONE); }
-    Open(const Open&) = delete;
-    Ops* operator->() const { return g.inner_.get(); }
-  };
-  Open inner() { return Open(*this); }
+  // Device memory is accessible only while one of the ops runs.
+  void before(const char*) override { protect_all(PROT_READ | PROT_WRITE); }
+  void after(const char*) override { protect_all(PROT_NONE); }
   // Runs of adjacent allocations (mmap tends to place them so) take one call each.
   void protect_all(int prot) {
     for (auto it = live_.begin(); it != live_.end();) {
@@ -182,7 +74,6 @@ class GuardedOps final : public Ops {
     }
   }
 
-  std::unique_ptr<Ops> inner_ = make_cpu_ops();
   std::map<void*, size_t> live_;  // address → mapped bytes
   const size_t page_ = size_t(sysconf(_SC_PAGESIZE));
 };

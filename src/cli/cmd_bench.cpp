@@ -21,6 +21,7 @@ struct Options {
   double peak_seconds = 0.5;
   std::string json;
   bool list = false;
+  bool profile = false;
 };
 
 std::vector<BenchCase> selected_cases(const Options& o) {
@@ -37,6 +38,29 @@ std::vector<BenchCase> selected_cases(const Options& o) {
       out.push_back(std::move(c));
     }
   return out;
+}
+
+// The ops that take ≥ 0.5% of a training step, then the rest in one line.
+void print_profile(const std::vector<OpTime>& rows) {
+  double total = 0;
+  for (const OpTime& r : rows) total += r.seconds;
+  std::printf("  %-44s %6s %10s %6s %8s\n", "op (one training step)", "calls", "time", "share",
+              "GFLOP/s");
+  double rest = 0;
+  int64_t rest_calls = 0;
+  for (const OpTime& r : rows) {
+    if (r.seconds < 0.005 * total) {
+      rest += r.seconds;
+      rest_calls += r.calls;
+      continue;
+    }
+    std::printf("  %-44s %6lld %9.1fms %5.1f%%", r.op.c_str(), (long long)r.calls, r.seconds * 1e3,
+                100 * r.seconds / total);
+    if (r.flops > 0) std::printf(" %8.1f", r.flops / r.seconds * 1e-9);
+    std::printf("\n");
+  }
+  std::printf("  %-44s %6lld %9.1fms %5.1f%%\n", "(the rest)", (long long)rest_calls, rest * 1e3,
+              total > 0 ? 100 * rest / total : 0.0);
 }
 
 nlohmann::json timing_json(const Timing& t) {
@@ -76,14 +100,19 @@ void run(const Options& o) {
                         {"peak_source", peak_source},
                         {"cases", nlohmann::json::array()}};
   for (const BenchCase& c : cases) {
-    const BenchResult r = run_bench_case(c, o.warmup, o.repeats, make_backend);
+    const BenchResult r = run_bench_case(c, o.warmup, o.repeats, make_backend, o.profile);
     const double train_rate = r.train_flops / r.train_step.median();
     const double eval_rate = r.eval_flops / r.eval_step.median();
     std::printf("%-18s %5lld %9.3fs %9.3fs %8.1f %5.1f%% %9.3fs %8.1f %9.1f %8.0fMB\n",
                 c.name.c_str(), (long long)c.batch, r.train_step.median(), r.train_step.min(),
                 train_rate * 1e-9, 100 * train_rate / peak, r.eval_step.median(), eval_rate * 1e-9,
                 r.puzzles_per_second(), r.peak_rss_bytes / 1e6);
+    if (o.profile) print_profile(r.train_profile);
     std::fflush(stdout);
+    nlohmann::json profile = nlohmann::json::array();
+    for (const OpTime& t : r.train_profile)
+      profile.push_back(
+          {{"op", t.op}, {"calls", t.calls}, {"seconds", t.seconds}, {"flops", t.flops}});
     out["cases"].push_back({{"name", c.name},
                             {"batch", c.batch},
                             {"config", nlohmann::json::parse(run_config_json(c.config))},
@@ -95,7 +124,8 @@ void run(const Options& o) {
                             {"eval_fraction_of_peak", eval_rate / peak},
                             {"peak_rss_bytes", r.peak_rss_bytes},
                             {"inference_steps", r.halt_max_steps},
-                            {"inference_puzzles_per_s", r.puzzles_per_second()}});
+                            {"inference_puzzles_per_s", r.puzzles_per_second()},
+                            {"train_profile", profile}});
   }
   if (!o.json.empty()) {
     const std::string text = out.dump(1) + "\n";
@@ -120,6 +150,8 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(0.01, 60.0));
   cmd->add_option("--json", o->json,
                   "write every run, each case's run config and the peak as JSON");
+  cmd->add_flag("--profile", o->profile,
+                "also print where a training step's time goes, op by op (waits for every op)");
   cmd->add_flag("--list", o->list, "print the cases and their run configurations, and stop");
   cmd->callback([o] { run(*o); });
 }

@@ -71,9 +71,11 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // Each run ends when the backend has finished it (a GPU runs ops asynchronously).
-Timing timed(Ops& ops, const std::function<void()>& fn, int warmup, int repeats) {
+Timing timed(Ops& ops, const std::function<void()>& fn, int warmup, int repeats,
+             const std::function<void()>& after_warmup = {}) {
   for (int i = 0; i < warmup; ++i) fn();
   ops.synchronize();
+  if (after_warmup) after_warmup();
   Timing t;
   for (int i = 0; i < repeats; ++i) {
     const auto t0 = Clock::now();
@@ -188,7 +190,7 @@ double measure_gemm_peak(Ops& ops, int64_t n, int rounds) {
 }
 
 BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
-                           const std::function<std::unique_ptr<Ops>()>& make_ops) {
+                           const std::function<std::unique_ptr<Ops>()>& make_ops, bool profile) {
   const ModelConfig& mc = c.config.model;
   BenchResult r;
   r.name = c.name;
@@ -199,7 +201,13 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
   r.eval_flops = f.eval_step;
   reset_peak_rss();
   {
-    auto ops = make_ops();
+    std::unique_ptr<Ops> ops = make_ops();
+    ProfileOps* profiler = nullptr;
+    if (profile) {
+      auto p = std::make_unique<ProfileOps>(std::move(ops));
+      profiler = p.get();
+      ops = std::move(p);
+    }
     Model m(*ops, mc);
     m.init_weights(0);
     Optimizer opt(m, c.config.train);
@@ -215,7 +223,18 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
           StepResult s = supervision_step(m, carry, batch, train, opt.grads());
           opt.update(++step, 1000, batch.puzzle_ids, s.dprefix.data());
         },
-        warmup, repeats);
+        warmup, repeats,
+        [&] {
+          if (profiler) profiler->reset();
+        });
+    if (profiler) {
+      r.train_profile = profiler->rows();
+      for (OpTime& t : r.train_profile) {
+        t.calls /= repeats;
+        t.seconds /= repeats;
+        t.flops /= repeats;
+      }
+    }
     StepOptions eval;
     eval.train = false;
     eval.backward = false;

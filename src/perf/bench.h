@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "perf/op_profile.h"
 #include "train/run_config.h"
 
 namespace ponder {
@@ -46,10 +47,15 @@ struct BenchResult {
   int64_t halt_max_steps = 0;
   // Fixed-16-step inference: batch / (halt_max_steps · median eval step).
   double puzzles_per_second() const;
+  // With profiling: the ops of one training step (averaged over the timed runs), slowest first.
+  std::vector<OpTime> train_profile;
 };
 
 // `make_ops` makes a fresh backend for the case, so that its memory is measured from zero.
+// `profile` times every op of the training steps (ProfileOps; it waits for each op, so on a GPU
+// the step times then include those waits).
 BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
-                           const std::function<std::unique_ptr<Ops>()>& make_ops);
+                           const std::function<std::unique_ptr<Ops>()>& make_ops,
+                           bool profile = false);
 
 }  // namespace ponder
