@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include <cmath>
 #include <vector>
 
 #include "tiny_run.h"
@@ -27,21 +26,12 @@ std::vector<float> train_params(int threads, MatmulPrecision precision) {
   return r.params;
 }
 
-double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
 TEST(Determinism, same_threads_bit_identical_and_across_threads_within_tolerance) {
   for (MatmulPrecision p : {MatmulPrecision::F32, MatmulPrecision::BF16}) {
     const std::vector<float> one = train_params(1, p), two = train_params(2, p);
     EXPECT_EQ(train_params(2, p), two) << matmul_precision_name(p);
     EXPECT_EQ(train_params(1, p), one) << matmul_precision_name(p);
-    EXPECT_LT(relative_difference(one, two), 1e-5) << matmul_precision_name(p);
+    EXPECT_LT(test::relative_difference(one, two), 1e-5) << matmul_precision_name(p);
   }
 }
 

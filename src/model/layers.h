@@ -5,6 +5,7 @@
 // only before the final accumulation, so blocks chain without copies.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,7 +28,15 @@ struct Dims {
   int64_t ndim = 0;  // puzzle-embedding width
   float eps = 1e-5f;
   bool mlp_t = false;
+  // Token rows per pass of a sublayer whose intermediates are not kept (Ops::no_grad_chunk_rows);
+  // 0 in a forward that saves activations for the backward.
+  int64_t chunk_rows = 0;
   int64_t T() const { return B * S; }  // token rows
+  // Token rows per pass of the channel SwiGLU, and batch items per pass of MLP-t.
+  int64_t pass_rows() const { return chunk_rows > 0 ? std::min(chunk_rows, T()) : T(); }
+  int64_t pass_items() const {
+    return chunk_rows > 0 ? std::clamp<int64_t>(chunk_rows / S, 1, B) : B;
+  }
 };
 
 // What one block application keeps for its backward. Shapes per field; pointers not used by the
@@ -68,7 +77,9 @@ void attention_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockPara
                         const Rope& rope, const float* h, const BlockActs& a, const float* d_o,
                         float* dh, BackwardScratch& s);
 
-// ---- mlp.cpp: SwiGLU over channels (h → m) and over the sequence, MLP-t (h → m)
+// ---- mlp.cpp: SwiGLU over channels (h → m) and over the sequence, MLP-t (h → m). With
+// d.chunk_rows set they run in passes that reuse the start of a.gu/a.act (a.gt/a.at), which then
+// do not hold the whole batch's intermediates.
 void swiglu_forward(Ops& ops, const Dims& d, const BlockParams& w, const float* h, BlockActs& a,
                     float* m);
 void swiglu_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams& g, const float* h,

@@ -7,10 +7,13 @@ namespace ponder {
 
 void swiglu_forward(Ops& ops, const Dims& d, const BlockParams& w, const float* h, BlockActs& a,
                     float* m) {
-  const int64_t T = d.T();
-  ops.linear(a.gu, h, w.gate_up, T, 2 * d.I, d.D, false);
-  ops.swiglu(a.act, a.gu, T, d.I);
-  ops.linear(m, a.act, w.down, T, d.D, d.I, false);
+  const int64_t T = d.T(), step = d.pass_rows();
+  for (int64_t r = 0; r < T; r += step) {
+    const int64_t n = std::min(step, T - r);
+    ops.linear(a.gu, h + r * d.D, w.gate_up, n, 2 * d.I, d.D, false);
+    ops.swiglu(a.act, a.gu, n, d.I);
+    ops.linear(m + r * d.D, a.act, w.down, n, d.D, d.I, false);
+  }
 }
 
 void swiglu_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams& g, const float* h,
@@ -26,13 +29,18 @@ void swiglu_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams&
 void mlp_t_forward(Ops& ops, const Dims& d, const BlockParams& w, const float* h, BlockActs& a,
                    float* m) {
   const int64_t S = d.S, D = d.D, It = d.It;
-  // gt_b [2It, D] = W_gu [2It, S] · h_b [S, D]
-  ops.gemm({.M = 2 * It, .N = D, .K = S, .A = w.mlp_t_gate_up, .lda = S, .B = h, .ldb = D,
-            .stride_b = S * D, .C = a.gt, .ldc = D, .stride_c = 2 * It * D, .batch = d.B});
-  ops.swiglu(a.at, a.gt, d.B, It * D);
-  // m_b [S, D] = W_down [S, It] · at_b [It, D]
-  ops.gemm({.M = S, .N = D, .K = It, .A = w.mlp_t_down, .lda = It, .B = a.at, .ldb = D,
-            .stride_b = It * D, .C = m, .ldc = D, .stride_c = S * D, .batch = d.B});
+  const int64_t step = d.pass_items();
+  for (int64_t b = 0; b < d.B; b += step) {
+    const int64_t n = std::min(step, d.B - b);
+    // gt_b [2It, D] = W_gu [2It, S] · h_b [S, D]
+    ops.gemm({.M = 2 * It, .N = D, .K = S, .A = w.mlp_t_gate_up, .lda = S, .B = h + b * S * D,
+              .ldb = D, .stride_b = S * D, .C = a.gt, .ldc = D, .stride_c = 2 * It * D,
+              .batch = n});
+    ops.swiglu(a.at, a.gt, n, It * D);
+    // m_b [S, D] = W_down [S, It] · at_b [It, D]
+    ops.gemm({.M = S, .N = D, .K = It, .A = w.mlp_t_down, .lda = It, .B = a.at, .ldb = D,
+              .stride_b = It * D, .C = m + b * S * D, .ldc = D, .stride_c = S * D, .batch = n});
+  }
 }
 
 void mlp_t_backward(Ops& ops, const Dims& d, const BlockParams& w, BlockParams& g, const float* h,

@@ -56,8 +56,8 @@ struct Model::Workspace {
     const size_t T = size_t(d.T()), D = size_t(d.D);
     BlockActs a;
     if (d.mlp_t) {
-      a.gt = take(size_t(d.B * 2 * d.It * d.D));
-      a.at = take(size_t(d.B * d.It * d.D));
+      a.gt = take(size_t(d.pass_items() * 2 * d.It * d.D));
+      a.at = take(size_t(d.pass_items() * d.It * d.D));
       a.r1 = take(size_t(d.B * d.D));
     } else {
       a.qkv = take(T * 3 * D);
@@ -66,8 +66,8 @@ struct Model::Workspace {
       a.r1 = take(T);
     }
     a.h1 = take(T * D);
-    a.gu = take(T * 2 * size_t(d.I));
-    a.act = take(T * size_t(d.I));
+    a.gu = take(size_t(d.pass_rows() * 2 * d.I));
+    a.act = take(size_t(d.pass_rows() * d.I));
     a.h2 = take(T * D);
     a.r2 = take(T);
     return a;
@@ -161,7 +161,9 @@ Model::Workspace& Model::workspace(int64_t B, bool grad) {
     ws.q = ws.take(size_t(B * 2));
     ws.tmp = ws.take(T * D);
     ws.scratch.h0 = ws.take(T * D);
-    ws.scratch.blocks.push_back(ws.block_acts(d));
+    Dims no_grad = d;
+    no_grad.chunk_rows = ops_.no_grad_chunk_rows();
+    ws.scratch.blocks.push_back(ws.block_acts(no_grad));
   }
   Workspace& ws = *slot;
   if (grad && !ws.has_grad) {
@@ -191,6 +193,8 @@ void Model::run_call(const NetCall& call, const Dims& d, Workspace& ws, float* z
                      CallActs* saved) {
   const size_t n = size_t(d.T() * d.D);
   CallActs& c = saved ? *saved : ws.scratch;
+  Dims dc = d;  // the no-grad scratch holds one pass of the wide intermediates (block_acts)
+  if (!saved) dc.chunk_rows = ops_.no_grad_chunk_rows();
   if (call.latent) {
     ops_.add(c.h0, zH, ws.x, n);  // the reference adds (z_H + x) first, then z_L
     ops_.add(c.h0, zL, c.h0, n);
@@ -202,7 +206,7 @@ void Model::run_call(const NetCall& call, const Dims& d, Workspace& ws, float* z
   const float* in = c.h0;
   for (size_t l = 0; l < blocks.size(); ++l) {
     BlockActs& a = saved ? c.blocks[l] : c.blocks[0];
-    block_forward(ops_, d, blocks[l], rope, in, a, ws.tmp);
+    block_forward(ops_, dc, blocks[l], rope, in, a, ws.tmp);
     in = a.h2;
   }
   ops_.copy(call.latent ? zL : zH, in, n * sizeof(float));

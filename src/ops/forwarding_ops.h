@@ -16,6 +16,7 @@ class ForwardingOps : public Ops {
   explicit ForwardingOps(std::unique_ptr<Ops> inner) : inner_(std::move(inner)) {}
   const char* name() const override { return inner_->name(); }
   bool host_memory() const override { return inner_->host_memory(); }
+  int64_t no_grad_chunk_rows() const override { return inner_->no_grad_chunk_rows(); }
 
   void* alloc(size_t bytes) override {
     Call c(*this, "alloc");

@@ -36,6 +36,10 @@ class Ops {
   virtual const char* name() const = 0;
   // Whether the host may read and write this backend's memory directly (the CPU's).
   virtual bool host_memory() const { return false; }
+  // Token rows per pass that a forward whose intermediates are not kept (no gradient) should
+  // take, so that a sublayer's wide intermediate (SwiGLU's gate/up) stays in cache between the
+  // GEMM that writes it and the pass that reads it; 0: all rows at once (a GPU).
+  virtual int64_t no_grad_chunk_rows() const { return 0; }
 
   // ---- memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled

@@ -17,6 +17,7 @@ class CpuOps final : public Ops {
   ~CpuOps() override;
   const char* name() const override { return "cpu"; }
   bool host_memory() const override { return true; }
+  int64_t no_grad_chunk_rows() const override;
 
   void* alloc(size_t bytes) override;
   void free(void* p) override;
