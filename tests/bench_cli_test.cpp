@@ -9,6 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "perf/op_profile.h"
 #include "test_util.h"
@@ -44,31 +46,32 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(BenchCli, batch_sets_every_cases_batch) {
+// `ponder bench --case sudoku-cpu <args>`: its output, and the case's JSON (null if it failed).
+std::pair<std::string, nlohmann::json> bench_sudoku_cpu(const std::string& args) {
   const std::string dir = test::temp_dir();
-  auto r = test::run_ponder(
-      "bench --case sudoku-cpu --batch 16 --repeats 1 --warmup 0 "
-      "--peak-seconds 0.05 --json " +
-      dir + "/b.json");
-  ASSERT_EQ(r.status, 0) << r.output;
-  const auto c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  auto r = test::run_ponder("bench --case sudoku-cpu --peak-seconds 0.05 " + args + " --json " +
+                            dir + "/b.json");
+  EXPECT_EQ(r.status, 0) << r.output;
+  nlohmann::json c;
+  if (r.status == 0) c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  std::filesystem::remove_all(dir);
+  return {r.output, c};
+}
+
+TEST(BenchCli, batch_sets_every_cases_batch) {
+  const auto [output, c] = bench_sudoku_cpu("--batch 16 --repeats 1 --warmup 0");
+  ASSERT_FALSE(c.is_null()) << output;
   EXPECT_EQ(c.at("batch"), 16);
   EXPECT_NEAR(c.at("inference_puzzles_per_s").get<double>(),
               16.0 / (16 * c.at("eval_step").at("median_s").get<double>()), 1e-9);
-  std::filesystem::remove_all(dir);
 }
 
 // The profile sees every GEMM the model runs: its FLOPs add up to the analytic count of
 // src/model/flops.cpp (sudoku-cpu has no attention, whose products are not GEMM calls).
 TEST(BenchCli, profile_lists_the_ops_of_a_training_step) {
-  const std::string dir = test::temp_dir();
-  auto r = test::run_ponder(
-      "bench --case sudoku-cpu --batch 8 --repeats 2 --warmup 1 --profile "
-      "--peak-seconds 0.05 --json " +
-      dir + "/b.json");
-  ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("op (one training step)"), std::string::npos) << r.output;
-  const auto c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  const auto [output, c] = bench_sudoku_cpu("--batch 8 --repeats 2 --warmup 1 --profile");
+  ASSERT_FALSE(c.is_null()) << output;
+  EXPECT_NE(output.find("op (one training step)"), std::string::npos) << output;
   double flops = 0;
   std::map<std::string, int64_t> calls;
   for (const auto& row : c.at("train_profile")) {
@@ -78,8 +81,7 @@ TEST(BenchCli, profile_lists_the_ops_of_a_training_step) {
   EXPECT_NEAR(flops, c.at("train_step_flops").get<double>(), 1e-9 * flops);
   EXPECT_EQ(calls["adam_atan2"], 1);  // one optimizer update per step
   // The channel SwiGLU's gate/up projection: 8 puzzles × (81 + 16) tokens, 128 → 2·512.
-  EXPECT_GT(calls["linear 776x1024x128"], 0) << r.output;
-  std::filesystem::remove_all(dir);
+  EXPECT_GT(calls["linear 776x1024x128"], 0) << output;
 }
 
 TEST(ProfileOps, forwards_every_op_and_counts_its_calls_and_flops) {
