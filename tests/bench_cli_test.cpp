@@ -73,7 +73,7 @@ TEST(BenchCli, profile_lists_the_ops_of_a_training_step) {
   ASSERT_FALSE(c.is_null()) << output;
   EXPECT_NE(output.find("op (one training step)"), std::string::npos) << output;
   double flops = 0;
-  std::map<std::string, int64_t> calls;
+  std::map<std::string, double> calls;
   for (const auto& row : c.at("train_profile")) {
     flops += row.at("flops").get<double>();
     calls[row.at("op")] = row.at("calls");

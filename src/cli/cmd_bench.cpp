@@ -46,21 +46,20 @@ void print_profile(const std::vector<OpTime>& rows) {
   for (const OpTime& r : rows) total += r.seconds;
   std::printf("  %-44s %6s %10s %6s %8s\n", "op (one training step)", "calls", "time", "share",
               "GFLOP/s");
-  double rest = 0;
-  int64_t rest_calls = 0;
+  const auto share = [&](double s) { return total > 0 ? 100 * s / total : 0.0; };
+  double rest = 0, rest_calls = 0;
   for (const OpTime& r : rows) {
     if (r.seconds < 0.005 * total) {
       rest += r.seconds;
       rest_calls += r.calls;
       continue;
     }
-    std::printf("  %-44s %6lld %9.1fms %5.1f%%", r.op.c_str(), (long long)r.calls, r.seconds * 1e3,
-                100 * r.seconds / total);
-    if (r.flops > 0) std::printf(" %8.1f", r.flops / r.seconds * 1e-9);
+    std::printf("  %-44s %6.1f %9.1fms %5.1f%%", r.op.c_str(), r.calls, r.seconds * 1e3,
+                share(r.seconds));
+    if (r.flops > 0 && r.seconds > 0) std::printf(" %8.1f", r.flops / r.seconds * 1e-9);
     std::printf("\n");
   }
-  std::printf("  %-44s %6lld %9.1fms %5.1f%%\n", "(the rest)", (long long)rest_calls, rest * 1e3,
-              total > 0 ? 100 * rest / total : 0.0);
+  std::printf("  %-44s %6.1f %9.1fms %5.1f%%\n", "(the rest)", rest_calls, rest * 1e3, share(rest));
 }
 
 nlohmann::json timing_json(const Timing& t) {
@@ -98,6 +97,8 @@ void run(const Options& o) {
                         {"matmul", matmul},
                         {gpu ? "gemm_peak_flops" : "fp32_peak_flops", peak},
                         {"peak_source", peak_source},
+                        // Profiled step times include the profiler's per-op waits.
+                        {"profiled", o.profile},
                         {"cases", nlohmann::json::array()}};
   for (const BenchCase& c : cases) {
     const BenchResult r = run_bench_case(c, o.warmup, o.repeats, make_backend, o.profile);

@@ -35,7 +35,7 @@ struct Dims {
   // Token rows per pass of the channel SwiGLU, and batch items per pass of MLP-t.
   int64_t pass_rows() const { return chunk_rows > 0 ? std::min(chunk_rows, T()) : T(); }
   int64_t pass_items() const {
-    return chunk_rows > 0 ? std::clamp<int64_t>(chunk_rows / S, 1, B) : B;
+    return chunk_rows > 0 && B > 0 ? std::clamp<int64_t>(chunk_rows / S, 1, B) : B;
   }
 };
 

@@ -46,6 +46,7 @@ struct Model::Workspace {
   float* q = nullptr;       // (B, 2)
   float* tmp = nullptr;     // (B·S, D)
   CallActs scratch;         // no-grad calls: one set of buffers, reused by every block
+  int64_t chunk_rows = 0;   // rows per pass in the no-grad calls, what `scratch` is sized for
   // gradient cycle, allocated on the first forward(grad)
   bool has_grad = false;
   std::vector<CallActs> saved;
@@ -161,8 +162,9 @@ Model::Workspace& Model::workspace(int64_t B, bool grad) {
     ws.q = ws.take(size_t(B * 2));
     ws.tmp = ws.take(T * D);
     ws.scratch.h0 = ws.take(T * D);
+    ws.chunk_rows = ops_.no_grad_chunk_rows();
     Dims no_grad = d;
-    no_grad.chunk_rows = ops_.no_grad_chunk_rows();
+    no_grad.chunk_rows = ws.chunk_rows;
     ws.scratch.blocks.push_back(ws.block_acts(no_grad));
   }
   Workspace& ws = *slot;
@@ -194,7 +196,7 @@ void Model::run_call(const NetCall& call, const Dims& d, Workspace& ws, float* z
   const size_t n = size_t(d.T() * d.D);
   CallActs& c = saved ? *saved : ws.scratch;
   Dims dc = d;  // the no-grad scratch holds one pass of the wide intermediates (block_acts)
-  if (!saved) dc.chunk_rows = ops_.no_grad_chunk_rows();
+  if (!saved) dc.chunk_rows = ws.chunk_rows;
   if (call.latent) {
     ops_.add(c.h0, zH, ws.x, n);  // the reference adds (z_H + x) first, then z_L
     ops_.add(c.h0, zL, c.h0, n);

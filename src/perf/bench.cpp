@@ -230,7 +230,7 @@ BenchResult run_bench_case(const BenchCase& c, int warmup, int repeats,
     if (profiler) {
       r.train_profile = profiler->rows();
       for (OpTime& t : r.train_profile) {
-        t.calls /= repeats;
+        t.calls /= double(repeats);
         t.seconds /= repeats;
         t.flops /= repeats;
       }

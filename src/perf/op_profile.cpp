@@ -33,21 +33,23 @@ void ProfileOps::linear_backward_weight(float* dW, const float* dy, const float*
   ForwardingOps::linear_backward_weight(dW, dy, x, M, N, K);
 }
 
-void ProfileOps::before(const char*) {
+// The label an override set belongs to this op alone, even if the op throws.
+void ProfileOps::before(const char* op) {
+  current_ = label_.empty() ? std::string(op) : std::move(label_);
+  current_flops_ = flops_;
+  label_.clear();
+  flops_ = 0;
   t0_ = Clock::now();
 }
 
-void ProfileOps::after(const char* op) {
+void ProfileOps::after(const char*) {
   // Ops may run asynchronously (a GPU): the op's time is until the backend is idle again.
   inner().synchronize();
-  const std::string key = label_.empty() ? std::string(op) : label_;
-  OpTime& r = rows_[key];
-  r.op = key;
+  OpTime& r = rows_[current_];
+  r.op = current_;
   r.calls += 1;
   r.seconds += std::chrono::duration<double>(Clock::now() - t0_).count();
-  r.flops += flops_;
-  label_.clear();
-  flops_ = 0;
+  r.flops += current_flops_;
 }
 
 std::vector<OpTime> ProfileOps::rows() const {

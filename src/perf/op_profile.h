@@ -14,8 +14,8 @@
 namespace ponder {
 
 struct OpTime {
-  std::string op;  // the Ops method, with the GEMM shape (M×N×K, ×batch) for the matmuls
-  int64_t calls = 0;
+  std::string op;    // the Ops method, with the GEMM shape (M×N×K, ×batch) for the matmuls
+  double calls = 0;  // per step, a mean: ops such as the carry's row resets vary with halting
   double seconds = 0;
   double flops = 0;  // matmul FLOPs of these calls (0 for other ops)
 };
@@ -45,8 +45,8 @@ class ProfileOps final : public ForwardingOps {
   void label(const char* op, int64_t M, int64_t N, int64_t K, int64_t batch);
 
   std::map<std::string, OpTime> rows_;
-  std::string label_;
-  double flops_ = 0;
+  std::string label_, current_;  // the next op's label; the running op's row
+  double flops_ = 0, current_flops_ = 0;
   Clock::time_point t0_;
 };
 
