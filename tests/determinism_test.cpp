@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "test_util.h"
 #include "tiny_run.h"
 
 namespace ponder {

@@ -48,12 +48,7 @@ double relative_difference(const std::string& a, const std::string& b, const std
   SafetensorsReader x(a), y(b);
   const TensorInfo& t = x.info(name);
   Array<float> p = x.read_f32(name, t.shape), q = y.read_f32(name, t.shape);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    num += (double(p[i]) - q[i]) * (double(p[i]) - q[i]);
-    den += double(q[i]) * q[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
+  return test::relative_difference(p.data(), q.data(), p.size());
 }
 
 std::vector<double> logged_losses(const std::string& run) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "ops/forwarding_ops.h"
+#include "test_util.h"
 #include "tiny_run.h"
 
 namespace ponder {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -35,6 +36,20 @@ inline std::vector<float> randn(size_t n, double std, uint64_t seed) {
   std::vector<float> v(n);
   randn(v.data(), n, std, seed);
   return v;
+}
+
+// ‖a − b‖ / ‖b‖ over n values, in double.
+inline double relative_difference(const float* a, const float* b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+inline double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  return relative_difference(a.data(), b.data(), std::min(a.size(), b.size()));
 }
 
 // Σ r·y in double: a scalar loss whose gradient with respect to y is r.

@@ -2,7 +2,6 @@
 // initialisation: what the determinism and backend-parity tests run and compare.
 #pragma once
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -55,16 +54,6 @@ inline TinyRun tiny_training_run(Ops& ops, const std::string& arch, int steps) {
   t.table.resize(size_t(m.puzzle_table_size()));
   ops.download(t.table.data(), m.puzzle_table(), t.table.size() * sizeof(float));
   return t;
-}
-
-// ‖a − b‖ / ‖b‖
-inline double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
 }
 
 }  // namespace ponder::test

@@ -46,7 +46,6 @@ void ProfileOps::after(const char*) {
   // Ops may run asynchronously (a GPU): the op's time is until the backend is idle again.
   inner().synchronize();
   OpTime& r = rows_[current_];
-  r.op = current_;
   r.calls += 1;
   r.seconds += std::chrono::duration<double>(Clock::now() - t0_).count();
   r.flops += current_flops_;
@@ -54,7 +53,10 @@ void ProfileOps::after(const char*) {
 
 std::vector<OpTime> ProfileOps::rows() const {
   std::vector<OpTime> out;
-  for (const auto& [key, r] : rows_) out.push_back(r);
+  for (const auto& [key, r] : rows_) {
+    out.push_back(r);
+    out.back().op = key;
+  }
   std::sort(out.begin(), out.end(),
             [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
   return out;

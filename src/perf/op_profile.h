@@ -44,8 +44,8 @@ class ProfileOps final : public ForwardingOps {
   // Labels the next op with its shape and FLOPs.
   void label(const char* op, int64_t M, int64_t N, int64_t K, int64_t batch);
 
-  std::map<std::string, OpTime> rows_;
-  std::string label_, current_;  // the next op's label; the running op's row
+  std::map<std::string, OpTime> rows_;  // by op label (rows() copies it into OpTime::op)
+  std::string label_, current_;         // the next op's label; the running op's row
   double flops_ = 0, current_flops_ = 0;
   Clock::time_point t0_;
 };
