@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # ponder against the PyTorch reference (tools/reference/), on the same configurations, in one run:
-#   bench/compare_pytorch.sh [--repeats N] [--case NAME]... [--out DIR] [--dtypes "float32 bfloat16"]
+#   bench/compare_pytorch.sh [--rounds R] [--repeats N] [--warmup W] [--case NAME]... [--out DIR]
+#                            [--dtypes "float32 bfloat16"]
 # Environment: BUILD (default build), THREADS (default 2).
+#
+# The machines here are shared and their speed drifts by tens of percent within minutes, so the
+# engines take turns: each of R rounds runs, case by case, ponder (fp32, then bf16 GEMMs) and then
+# PyTorch (each dtype), and a ratio is taken within a round, from runs minutes apart. The summary
+# gives, per case, each engine's median over rounds and the median (and range) of the per-round
+# ratios.
 #
 # PyTorch is set up as well as this machine allows: THREADS intra-op threads, OpenBLAS (Debian's
 # libblas.so.3 alternative) told its core type, jemalloc with PyTorch's recommended settings (or
@@ -12,81 +19,106 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
-REPEATS=5
+ROUNDS=3
+REPEATS=3
+WARMUP=1
 OUT=""
 DTYPES="float32 bfloat16"
 CASES=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
     --repeats) REPEATS=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
     --case) CASES+=("$2"); shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --dtypes) DTYPES=$2; shift 2 ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "compare_pytorch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+done
+for n in "$ROUNDS" "$REPEATS" "$WARMUP"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || { echo "compare_pytorch.sh: --rounds, --repeats and --warmup take a number, not '$n'" >&2; exit 2; }
+done
+[ "$ROUNDS" -ge 1 ] && [ "$REPEATS" -ge 1 ] || { echo "compare_pytorch.sh: --rounds and --repeats must be at least 1" >&2; exit 2; }
+for dt in $DTYPES; do
+  case "$dt" in float32|bfloat16) ;; *) echo "compare_pytorch.sh: --dtypes: '$dt' is not float32 or bfloat16" >&2; exit 2 ;; esac
 done
 [ -x "$BUILD/ponder" ] || { echo "compare_pytorch.sh: $BUILD/ponder not found; run 'make build' first" >&2; exit 2; }
 /usr/bin/python3 -c "import torch" 2>/dev/null \
   || { echo "compare_pytorch.sh: /usr/bin/python3 cannot import torch; run scripts/install-deps.sh" >&2; exit 2; }
+if [ ${#CASES[@]} -eq 0 ]; then
+  mapfile -t CASES < <("$BUILD/ponder" bench --list | awk '{print $1}')
+fi
 OUT=${OUT:-$(mktemp -d /tmp/ponder-compare.XXXXXX)}
 mkdir -p "$OUT"
 
-case_args=()
-only=""
-for c in "${CASES[@]+"${CASES[@]}"}"; do
-  case_args+=(--case "$c")
-  only="${only:+$only,}$c"
-done
-
-for m in fp32 bf16; do
-  echo "== ponder, $m GEMMs ($THREADS threads)"
-  OMP_NUM_THREADS=$THREADS "$BUILD/ponder" bench --matmul "$m" --repeats "$REPEATS" \
-    "${case_args[@]+"${case_args[@]}"}" --json "$OUT/ponder-$m.json"
-done
-
-if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; else export OPENBLAS_CORETYPE=Haswell; fi
-export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+# PyTorch's environment, given to its runs only.
+if grep -q avx512f /proc/cpuinfo; then coretype=SkylakeX; else coretype=Haswell; fi
+torch_env=(OPENBLAS_CORETYPE=$coretype OPENBLAS_NUM_THREADS=$THREADS
+           MALLOC_CONF="oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1")
 allocator="glibc malloc"
 for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4; do
   if [ -e "$lib" ]; then
-    export LD_PRELOAD=$lib
+    torch_env+=(LD_PRELOAD=$lib)
     allocator=$(basename "$lib")
     break
   fi
 done
-export MALLOC_CONF="oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
-for dt in $DTYPES; do
-  echo "== PyTorch $dt ($THREADS threads, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, $allocator)"
-  /usr/bin/python3 tools/reference/bench.py --cases "$OUT/ponder-fp32.json" --dtype "$dt" --repeats "$REPEATS" \
-    --threads "$THREADS" ${only:+--only "$only"} --json "$OUT/torch-$dt.json"
-done
-unset LD_PRELOAD
+export OMP_NUM_THREADS=$THREADS
+echo "== $ROUNDS rounds of ${CASES[*]}: ponder fp32 and bf16 GEMMs, then PyTorch $DTYPES;" \
+     "$THREADS threads; PyTorch with OPENBLAS_CORETYPE=$coretype, $allocator"
 
-echo "== ratios (PyTorch median / ponder median; > 1: ponder is faster)"
-/usr/bin/python3 - "$OUT" $DTYPES <<'EOF'
-import json, sys
-out, dtypes = sys.argv[1], sys.argv[2:]
-ponder = {m: {c["name"]: c for c in json.load(open("%s/ponder-%s.json" % (out, m)))["cases"]}
-          for m in ("fp32", "bf16")}
-torch = {dt: {r["name"]: r for r in json.load(open("%s/torch-%s.json" % (out, dt)))["results"]}
-         for dt in dtypes}
-pairs = [("fp32", "float32"), ("bf16", "bfloat16"), ("fp32", "bfloat16")]
-short = {"float32": "f32", "bfloat16": "bf16", "fp32": "f32", "bf16": "bf16"}
+for round in $(seq 1 "$ROUNDS"); do
+  dir=$OUT/round$round
+  mkdir -p "$dir"
+  for c in "${CASES[@]}"; do
+    for m in fp32 bf16; do
+      echo "-- round $round, $c: ponder $m"
+      "$BUILD/ponder" bench --matmul "$m" --case "$c" --repeats "$REPEATS" --warmup "$WARMUP" \
+        --json "$dir/ponder-$m-$c.json" | tail -n 1
+    done
+    for dt in $DTYPES; do
+      echo "-- round $round, $c: PyTorch $dt"
+      env "${torch_env[@]}" /usr/bin/python3 tools/reference/bench.py --cases "$dir/ponder-fp32-$c.json" \
+        --dtype "$dt" --repeats "$REPEATS" --warmup "$WARMUP" --threads "$THREADS" \
+        --json "$dir/torch-$dt-$c.json"
+    done
+  done
+done
+
+echo "== summary (medians over rounds; ratios are PyTorch / ponder within a round: > 1, ponder is faster)"
+/usr/bin/python3 - "$OUT" "$ROUNDS" "$DTYPES" "${CASES[@]}" <<'EOF'
+import json, statistics, sys
+out, rounds, dtypes, cases = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+load = lambda path: json.load(open(path))
+modes = [("ponder", "fp32"), ("ponder", "bf16")] + [("torch", dt) for dt in dtypes]
+short = {"fp32": "f32", "bf16": "bf16", "float32": "f32", "bfloat16": "bf16"}
+pairs = [(("torch", dt), ("ponder", m)) for m, dt in (("fp32", "float32"), ("bf16", "bfloat16"),
+                                                      ("fp32", "bfloat16")) if dt in dtypes]
+def seconds(r, engine, mode, case, kind):
+    d = "%s/round%d/%s-%s-%s.json" % (out, r, engine, mode, case)
+    entry = load(d)["cases"][0] if engine == "ponder" else load(d)["results"][0]
+    return entry[kind]["median_s"]
+summary, peaks = {}, [load("%s/round%d/ponder-fp32-%s.json" % (out, r, c))["fp32_peak_flops"] * 1e-9
+                      for r in range(1, rounds + 1) for c in cases]
 for kind in ("train_step", "eval_step"):
-    print("%s (median seconds)" % kind)
-    head = "%-18s %10s %11s" % ("case", "ponder f32", "ponder bf16")
-    head += "".join(" %11s" % ("torch " + short[dt]) for dt in dtypes)
-    head += "".join(" %18s" % ("torch %s/ponder %s" % (short[dt], short[m])) for m, dt in pairs
-                    if dt in dtypes)
-    print(head)
-    for name in ponder["fp32"]:
-        p = {m: ponder[m][name][kind]["median_s"] for m in ("fp32", "bf16") if name in ponder[m]}
-        t = {dt: torch[dt][name][kind]["median_s"] for dt in dtypes if name in torch[dt]}
-        line = "%-18s %9.3fs %10.3fs" % (name, p["fp32"], p.get("bf16", float("nan")))
-        line += "".join(" %10.3fs" % t.get(dt, float("nan")) for dt in dtypes)
-        line += "".join(" %17.2fx" % (t[dt] / p[m]) for m, dt in pairs if dt in t and m in p)
+    print("%s (median seconds over rounds; ratio: median [min-max] of the per-round ratios)" % kind)
+    print("%-18s" % "case" + "".join(" %11s" % ("%s %s" % (e, short[m])) for e, m in modes)
+          + "".join(" %24s" % ("torch %s/ponder %s" % (short[t[1]], short[p[1]])) for t, p in pairs))
+    for c in cases:
+        s = {em: [seconds(r, em[0], em[1], c, kind) for r in range(1, rounds + 1)] for em in modes}
+        ratios = {(t, p): [a / b for a, b in zip(s[t], s[p])] for t, p in pairs}
+        line = "%-18s" % c + "".join(" %10.3fs" % statistics.median(s[em]) for em in modes)
+        for key in pairs:
+            rs = ratios[key]
+            line += " %24s" % ("%.2fx [%.2f-%.2f]" % (statistics.median(rs), min(rs), max(rs)))
         print(line)
-peak = json.load(open(out + "/ponder-fp32.json"))["fp32_peak_flops"]
-print("fp32 peak (FMA loop): %.1f GFLOP/s; results in %s" % (peak * 1e-9, out))
+        summary.setdefault(c, {})[kind] = {
+            "seconds": {"%s %s" % em: v for em, v in s.items()},
+            "ratios": {"torch %s / ponder %s" % (t[1], p[1]): v for (t, p), v in ratios.items()}}
+json.dump({"rounds": rounds, "fp32_peak_gflops": peaks, "cases": summary},
+          open(out + "/summary.json", "w"), indent=1)
+print("fp32 peak (FMA loop) over the run: %.0f-%.0f GFLOP/s; every run and summary.json in %s"
+      % (min(peaks), max(peaks), out))
 EOF

@@ -149,5 +149,40 @@ TEST(BenchCli, the_pytorch_reference_times_the_cases_ponder_describes) {
   std::filesystem::remove_all(dir);
 }
 
+// bench/compare_pytorch.sh takes turns between the engines and reports per-round ratios ("Live":
+// it runs PyTorch, so the sanitizer run leaves it out).
+TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed";
+  const std::string dir = test::temp_dir();
+  const std::string build = std::filesystem::path(PONDER_BINARY).parent_path().string();
+  const std::string cmd = "BUILD=" + build + " " + test::source_path("bench/compare_pytorch.sh") +
+                          " --rounds 2 --repeats 1 --warmup 0 --case sudoku-cpu --dtypes bfloat16" +
+                          " --out " + dir + " >" + dir + "/log.txt 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto j = nlohmann::json::parse(std::ifstream(dir + "/summary.json"));
+  EXPECT_EQ(j.at("rounds"), 2);
+  for (const char* kind : {"train_step", "eval_step"}) {
+    const auto& k = j.at("cases").at("sudoku-cpu").at(kind);
+    const auto& ponder = k.at("seconds").at("ponder bf16");
+    const auto& torch = k.at("seconds").at("torch bfloat16");
+    const auto& ratios = k.at("ratios").at("torch bfloat16 / ponder bf16");
+    ASSERT_EQ(ratios.size(), 2u);
+    for (int r = 0; r < 2; ++r)
+      EXPECT_NEAR(ratios[r].get<double>(), torch[r].get<double>() / ponder[r].get<double>(), 1e-9);
+    EXPECT_FALSE(k.at("ratios").contains("torch float32 / ponder fp32"));  // not asked for
+  }
+  // A bad argument is refused before anything runs.
+  const std::string bad =
+      test::source_path("bench/compare_pytorch.sh") + " --rounds two 2>" + dir + "/err.txt";
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  std::stringstream err;
+  err << std::ifstream(dir + "/err.txt").rdbuf();
+  EXPECT_NE(err.str().find("--rounds, --repeats and --warmup take a number, not 'two'"),
+            std::string::npos)
+      << err.str();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ponder
