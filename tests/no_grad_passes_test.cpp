@@ -46,15 +46,8 @@ PassRun run(MatmulPrecision p, int64_t rows, const std::string& arch) {
 }
 
 TEST(NoGradPasses, split_batches_train_like_whole_ones) {
-  const char* archs[] = {
-      R"({"name": "trm", "hidden_size": 64, "num_heads": 2, "H_cycles": 3, "L_cycles": 2,
-          "mlp_t": true, "puzzle_emb_ndim": 64})",
-      R"({"name": "trm", "hidden_size": 64, "num_heads": 2, "H_cycles": 3, "L_cycles": 2,
-          "puzzle_emb_ndim": 64})",
-      R"({"name": "hrm", "hidden_size": 64, "num_heads": 2, "H_cycles": 2, "L_cycles": 2,
-          "H_layers": 1, "L_layers": 1, "puzzle_emb_ndim": 64})"};
   for (MatmulPrecision p : {MatmulPrecision::F32, MatmulPrecision::BF16})
-    for (const char* arch : archs) {
+    for (const char* arch : test::kTinyArchs) {
       const bool trm = std::string(arch).find("trm") != std::string::npos;
       const bool mlp_t = std::string(arch).find("mlp_t") != std::string::npos;
       SCOPED_TRACE(std::string(matmul_precision_name(p)) + " " + arch);
