@@ -26,6 +26,9 @@ OUT=""
 DTYPES="float32 bfloat16"
 CASES=()
 while [ $# -gt 0 ]; do
+  case "$1" in --rounds|--repeats|--warmup|--case|--out|--dtypes)
+    [ $# -ge 2 ] || { echo "compare_pytorch.sh: $1 needs a value (see --help)" >&2; exit 2; } ;;
+  esac
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --repeats) REPEATS=$2; shift 2 ;;
@@ -41,6 +44,7 @@ for n in "$ROUNDS" "$REPEATS" "$WARMUP"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "compare_pytorch.sh: --rounds, --repeats and --warmup take a number, not '$n'" >&2; exit 2; }
 done
 [ "$ROUNDS" -ge 1 ] && [ "$REPEATS" -ge 1 ] || { echo "compare_pytorch.sh: --rounds and --repeats must be at least 1" >&2; exit 2; }
+[ -n "${DTYPES// }" ] || { echo "compare_pytorch.sh: --dtypes names none of float32, bfloat16" >&2; exit 2; }
 for dt in $DTYPES; do
   case "$dt" in float32|bfloat16) ;; *) echo "compare_pytorch.sh: --dtypes: '$dt' is not float32 or bfloat16" >&2; exit 2 ;; esac
 done
@@ -48,7 +52,9 @@ done
 /usr/bin/python3 -c "import torch" 2>/dev/null \
   || { echo "compare_pytorch.sh: /usr/bin/python3 cannot import torch; run scripts/install-deps.sh" >&2; exit 2; }
 if [ ${#CASES[@]} -eq 0 ]; then
-  mapfile -t CASES < <("$BUILD/ponder" bench --list | awk '{print $1}')
+  list=$("$BUILD/ponder" bench --list)
+  mapfile -t CASES < <(awk '{print $1}' <<<"$list")
+  [ ${#CASES[@]} -gt 0 ] || { echo "compare_pytorch.sh: '$BUILD/ponder bench --list' named no cases" >&2; exit 2; }
 fi
 OUT=${OUT:-$(mktemp -d /tmp/ponder-compare.XXXXXX)}
 mkdir -p "$OUT"

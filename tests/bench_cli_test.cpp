@@ -160,16 +160,44 @@ TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
                           " --rounds 2 --repeats 1 --warmup 0 --case sudoku-cpu --dtypes bfloat16" +
                           " --out " + dir + " >" + dir + "/log.txt 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  // The engines take turns, round by round.
+  std::stringstream log;
+  log << std::ifstream(dir + "/log.txt").rdbuf();
+  std::string order;
+  for (std::string line; std::getline(log, line);)
+    if (line.rfind("-- round ", 0) == 0) order += line + "\n";
+  EXPECT_EQ(order,
+            "-- round 1, sudoku-cpu: ponder fp32\n-- round 1, sudoku-cpu: ponder bf16\n"
+            "-- round 1, sudoku-cpu: PyTorch bfloat16\n-- round 2, sudoku-cpu: ponder fp32\n"
+            "-- round 2, sudoku-cpu: ponder bf16\n-- round 2, sudoku-cpu: PyTorch bfloat16\n");
+  // The summary holds each round's own medians, and their ratios.
+  auto median = [&](int round, const std::string& file, const char* kind) {
+    const auto f = nlohmann::json::parse(
+        std::ifstream(dir + "/round" + std::to_string(round) + "/" + file + ".json"));
+    const auto& entry = f.contains("cases") ? f.at("cases")[0] : f.at("results")[0];
+    return entry.at(kind).at("median_s").get<double>();
+  };
   const auto j = nlohmann::json::parse(std::ifstream(dir + "/summary.json"));
   EXPECT_EQ(j.at("rounds"), 2);
   for (const char* kind : {"train_step", "eval_step"}) {
     const auto& k = j.at("cases").at("sudoku-cpu").at(kind);
-    const auto& ponder = k.at("seconds").at("ponder bf16");
-    const auto& torch = k.at("seconds").at("torch bfloat16");
-    const auto& ratios = k.at("ratios").at("torch bfloat16 / ponder bf16");
-    ASSERT_EQ(ratios.size(), 2u);
-    for (int r = 0; r < 2; ++r)
-      EXPECT_NEAR(ratios[r].get<double>(), torch[r].get<double>() / ponder[r].get<double>(), 1e-9);
+    using Names = std::initializer_list<std::pair<const char*, const char*>>;
+    for (const auto& [engine, file] : Names{{"ponder bf16", "ponder-bf16-sudoku-cpu"},
+                                            {"ponder fp32", "ponder-fp32-sudoku-cpu"},
+                                            {"torch bfloat16", "torch-bfloat16-sudoku-cpu"}})
+      for (int r = 0; r < 2; ++r)
+        EXPECT_EQ(k.at("seconds").at(engine)[r].get<double>(), median(r + 1, file, kind)) << engine;
+    for (const auto& [pair, ponder] : Names{{"torch bfloat16 / ponder bf16", "ponder bf16"},
+                                            {"torch bfloat16 / ponder fp32", "ponder fp32"}}) {
+      const auto& ratios = k.at("ratios").at(pair);
+      ASSERT_EQ(ratios.size(), 2u);
+      for (int r = 0; r < 2; ++r)
+        EXPECT_NEAR(ratios[r].get<double>(),
+                    k.at("seconds").at("torch bfloat16")[r].get<double>() /
+                        k.at("seconds").at(ponder)[r].get<double>(),
+                    1e-9)
+            << pair;
+    }
     EXPECT_FALSE(k.at("ratios").contains("torch float32 / ponder fp32"));  // not asked for
   }
   // A bad argument is refused before anything runs.

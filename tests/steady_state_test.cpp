@@ -1,7 +1,7 @@
-// Once warm, a supervision step allocates no device memory — training (forward, backward,
-// optimizer) or evaluation alike: every buffer a step needs is sized on its first use and reused.
-// An allocation inside the step costs a cudaMalloc on a GPU and would keep the recursion from
-// being captured as a CUDA graph; on the CPU it is page faults on fresh memory.
+// Once warm, a supervision step asks the backend for no memory (Ops::alloc) — training (forward,
+// backward, optimizer) or evaluation alike: every buffer a step needs is sized on its first use and
+// reused. An allocation inside the step costs a cudaMalloc on a GPU and would keep the recursion
+// from being captured as a CUDA graph; on the CPU it is page faults on fresh memory.
 #include <gtest/gtest.h>
 
 #include <map>

@@ -1,5 +1,6 @@
-// A few training steps of a small model on a fixed 8-row Sudoku-shaped batch, from a fixed
-// initialisation: what the determinism and backend-parity tests run and compare.
+// Small models on a fixed Sudoku-shaped batch, from a fixed initialisation: the configuration,
+// batch and architectures that the determinism, backend-parity, no-grad-pass and steady-state
+// tests share, and a few training steps of one (what most of them run and compare).
 #pragma once
 
 #include <string>
