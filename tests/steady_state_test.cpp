@@ -27,35 +27,14 @@ TEST(SteadyState, warm_steps_allocate_no_device_memory) {
     for (const char* arch : test::kTinyArchs) {
       SCOPED_TRACE(std::string(matmul_precision_name(p)) + " " + arch);
       CountingOps ops(p);
-      const RunConfig rc = test::tiny_run_config(arch);
-      Model m(ops, rc.model);
-      m.init_weights(3);
-      Optimizer opt(m, rc.train);
-      const int64_t B = 8;
-      const Batch batch = test::tiny_batch(B);
-      Carry carry = make_carry(m, B);
-      int64_t step = 0;
-      auto train = [&] {
-        opt.zero_grad();
-        StepOptions so;
-        so.grad_scale = 1.0 / double(B);
-        so.step = uint64_t(++step);
-        StepResult r = supervision_step(m, carry, batch, so, opt.grads());
-        opt.update(step, 10, carry.data.puzzle_ids, r.dprefix.data());
-      };
-      auto evaluate = [&] {
-        StepOptions so;
-        so.train = false;
-        so.backward = false;
-        supervision_step(m, carry, batch, so, nullptr);
-      };
-      train();
-      evaluate();
+      test::TinyModel tm(ops, arch);
+      tm.train_step(1, 10);  // warm-up: buffers are sized on their first use
+      tm.eval_step();
       const int allocs = ops.calls["alloc"], frees = ops.calls["free"];
       const int gemms = ops.calls["gemm"] + ops.calls["linear"];
-      for (int i = 0; i < 3; ++i) {
-        train();
-        evaluate();
+      for (int64_t step = 2; step <= 4; ++step) {
+        tm.train_step(step, 10);
+        tm.eval_step();
       }
       EXPECT_EQ(ops.calls["alloc"], allocs);
       EXPECT_EQ(ops.calls["free"], frees);

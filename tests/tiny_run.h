@@ -51,31 +51,62 @@ inline Batch tiny_batch(int64_t B) {
   return batch;
 }
 
-// `steps` training steps of the tiny model `arch` from seed 3 on tiny_batch(8).
+// The tiny model `arch` from seed 3, its optimizer, and a carry over tiny_batch(8).
+struct TinyModel {
+  static constexpr int64_t B = 8;
+  TinyModel(Ops& ops, const std::string& arch)
+      : rc(tiny_run_config(arch)),
+        m(ops, rc.model),
+        opt(initialised(m), rc.train),
+        carry(make_carry(m, B)) {}
+  TinyModel(const TinyModel&) = delete;
+  TinyModel& operator=(const TinyModel&) = delete;
+
+  // A training step: gradients, then the optimizer's update `step` of `total`.
+  StepResult train_step(int64_t step, int64_t total) {
+    opt.zero_grad();
+    StepOptions so;
+    so.grad_scale = 1.0 / double(B);
+    StepResult r = supervision_step(m, carry, batch, so, opt.grads());
+    opt.update(step, total, carry.data.puzzle_ids, r.dprefix.data());
+    return r;
+  }
+  // An evaluation step: no gradients, halting without exploration.
+  void eval_step() {
+    StepOptions so;
+    so.train = false;
+    so.backward = false;
+    supervision_step(m, carry, batch, so, nullptr);
+  }
+
+  RunConfig rc;
+  Model m;
+  Optimizer opt;  // its EMA starts from the initialised weights
+  Batch batch = tiny_batch(B);
+  Carry carry;
+
+ private:
+  static Model& initialised(Model& m) {
+    m.init_weights(3);
+    return m;
+  }
+};
+
+// `steps` training steps of the tiny model `arch` (TinyModel).
 inline TinyRun tiny_training_run(Ops& ops, const std::string& arch, int steps) {
-  const RunConfig rc = tiny_run_config(arch);
-  Model m(ops, rc.model);
-  m.init_weights(3);
-  Optimizer opt(m, rc.train);
-  const int64_t B = 8;
-  const Batch batch = tiny_batch(B);
-  Carry carry = make_carry(m, B);
-  StepOptions so;
-  so.grad_scale = 1.0 / double(B);
+  TinyModel tm(ops, arch);
   TinyRun t;
   for (int64_t step = 1; step <= steps; ++step) {
-    opt.zero_grad();
-    StepResult r = supervision_step(m, carry, batch, so, opt.grads());
+    const StepResult r = tm.train_step(step, steps);
     if (step == 1) {
       t.first_loss = r.loss.total;
       t.logits.assign(r.logits.data(), r.logits.data() + r.logits.size());
     }
-    opt.update(step, steps, carry.data.puzzle_ids, r.dprefix.data());
   }
-  t.params.resize(size_t(m.layout().total()));
-  ops.download(t.params.data(), m.params(), t.params.size() * sizeof(float));
-  t.table.resize(size_t(m.puzzle_table_size()));
-  ops.download(t.table.data(), m.puzzle_table(), t.table.size() * sizeof(float));
+  t.params.resize(size_t(tm.m.layout().total()));
+  ops.download(t.params.data(), tm.m.params(), t.params.size() * sizeof(float));
+  t.table.resize(size_t(tm.m.puzzle_table_size()));
+  ops.download(t.table.data(), tm.m.puzzle_table(), t.table.size() * sizeof(float));
   return t;
 }
 
