@@ -141,11 +141,9 @@ TEST(BenchCli, the_pytorch_reference_times_the_cases_ponder_describes) {
   const std::string bad = "/usr/bin/python3 " + test::source_path("tools/reference/bench.py") +
                           " --cases " + dir + "/other.json 2>" + dir + "/err.txt";
   EXPECT_NE(std::system(bad.c_str()), 0);
-  std::stringstream err;
-  err << std::ifstream(dir + "/err.txt").rdbuf();
-  EXPECT_NE(err.str().find(dir + "/other.json: not a `ponder bench --json` file"),
-            std::string::npos)
-      << err.str();
+  const std::string err = test::read_file(dir + "/err.txt");
+  EXPECT_NE(err.find(dir + "/other.json: not a `ponder bench --json` file"), std::string::npos)
+      << err;
   std::filesystem::remove_all(dir);
 }
 
@@ -161,8 +159,7 @@ TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
                           " --out " + dir + " >" + dir + "/log.txt 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   // The engines take turns, round by round.
-  std::stringstream log;
-  log << std::ifstream(dir + "/log.txt").rdbuf();
+  std::istringstream log(test::read_file(dir + "/log.txt"));
   std::string order;
   for (std::string line; std::getline(log, line);)
     if (line.rfind("-- round ", 0) == 0) order += line + "\n";
@@ -204,11 +201,10 @@ TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
   const std::string bad =
       test::source_path("bench/compare_pytorch.sh") + " --rounds two 2>" + dir + "/err.txt";
   EXPECT_NE(std::system(bad.c_str()), 0);
-  std::stringstream err;
-  err << std::ifstream(dir + "/err.txt").rdbuf();
-  EXPECT_NE(err.str().find("--rounds, --repeats and --warmup take a number, not 'two'"),
+  const std::string err = test::read_file(dir + "/err.txt");
+  EXPECT_NE(err.find("--rounds, --repeats and --warmup take a number, not 'two'"),
             std::string::npos)
-      << err.str();
+      << err;
   std::filesystem::remove_all(dir);
 }
 

@@ -308,11 +308,6 @@ TEST(GuardedOps, evaluation_and_halting_match_the_plain_backend) {
   EXPECT_LT(p["halting"][2]["mean_steps"].get<double>(), 4.0);  // different steps
 }
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 // Two training steps, then a checkpoint and a model file from `ops`.
 void save_files(Ops& ops, const std::string& config, const std::string& prefix) {
   const RunConfig rc = parse_run_config(config, "test");
@@ -342,7 +337,8 @@ TEST(GuardedOps, checkpoints_and_model_files_round_trip) {
     save_files(guarded, config, dir + "/guarded.");
     save_files(*plain, config, dir + "/plain.");
     for (const char* file : {"checkpoint.safetensors", "model.safetensors"})
-      EXPECT_TRUE(file_bytes(dir + "/guarded." + file) == file_bytes(dir + "/plain." + file))
+      EXPECT_TRUE(test::read_file(dir + "/guarded." + file) ==
+                  test::read_file(dir + "/plain." + file))
           << file;
     // Loading into guarded memory and saving again gives the same files.
     const std::string ckpt = dir + "/guarded.checkpoint.safetensors";
@@ -352,11 +348,11 @@ TEST(GuardedOps, checkpoints_and_model_files_round_trip) {
     HostCarry carry;
     const TrainProgress p = load_checkpoint(ckpt, m, opt, 4, &carry);
     save_checkpoint(dir + "/again.checkpoint.safetensors", m, rc, opt, carry, p);
-    EXPECT_TRUE(file_bytes(dir + "/again.checkpoint.safetensors") == file_bytes(ckpt));
+    EXPECT_TRUE(test::read_file(dir + "/again.checkpoint.safetensors") == test::read_file(ckpt));
     const LoadedModel lm = load_model_file(guarded, dir + "/guarded.model.safetensors");
     save_model_file(*lm.model, lm.config, dir + "/again.model.safetensors");
-    EXPECT_TRUE(file_bytes(dir + "/again.model.safetensors") ==
-                file_bytes(dir + "/guarded.model.safetensors"));
+    EXPECT_TRUE(test::read_file(dir + "/again.model.safetensors") ==
+                test::read_file(dir + "/guarded.model.safetensors"));
   }
   fs::remove_all(dir);
 }
@@ -385,8 +381,8 @@ TEST(GuardedOps, a_training_run_with_a_resume_matches_the_plain_backend) {
   EXPECT_EQ(run(*plain, "plain", -1, false), TrainExit::Finished);
   EXPECT_EQ(run(guarded, "guarded", 3, false), TrainExit::Budget);
   EXPECT_EQ(run(guarded, "guarded", -1, true), TrainExit::Finished);
-  EXPECT_TRUE(file_bytes(dir + "/guarded/model.safetensors") ==
-              file_bytes(dir + "/plain/model.safetensors"));
+  EXPECT_TRUE(test::read_file(dir + "/guarded/model.safetensors") ==
+              test::read_file(dir + "/plain/model.safetensors"));
   // The checkpoints differ in their elapsed time only.
   SafetensorsReader g(dir + "/guarded/checkpoint.safetensors"),
       p(dir + "/plain/checkpoint.safetensors");

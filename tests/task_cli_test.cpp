@@ -114,8 +114,7 @@ TEST_F(TaskCli, arc_is_built_trained_evaluated_with_voting_and_solved) {
   EXPECT_NE(sv.output.find("demo 1 input"), std::string::npos) << sv.output;
   EXPECT_NE(sv.output.find("test inputs solved within two attempts"), std::string::npos)
       << sv.output;
-  std::ifstream svg(dir + "/task.svg");
-  std::string text((std::istreambuf_iterator<char>(svg)), {});
+  const std::string text = test::read_file(dir + "/task.svg");
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("fill=\"#7FDBFF\""),
             std::string::npos);  // colour 8 of the first demonstration

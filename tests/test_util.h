@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -124,6 +126,12 @@ inline void expect_gradient_matches(const std::string& what, float* x, size_t n,
 namespace ponder::test {
 
 // A fresh directory under /tmp for one test.
+// The whole file as bytes ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
 inline std::string temp_dir() {
   std::string pattern = "/tmp/ponder-test-XXXXXX";
   char* made = mkdtemp(pattern.data());

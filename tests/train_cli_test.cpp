@@ -139,11 +139,6 @@ size_t count_lines(const std::string& path) {
   return n;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
   // Reference: 12 steps in one go (the chunk boundary at step 8 evaluates and checkpoints).
   auto a = test::run_ponder(train(dir + "/a", "--max-steps 12"));
@@ -163,7 +158,7 @@ TEST_F(TrainCli, interrupted_and_resumed_run_is_bit_identical) {
                                     [&] { return count_lines(dir + "/c/metrics.jsonl") >= 3; });
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
-  const std::string text = read_text(dir + "/c.log");
+  const std::string text = test::read_file(dir + "/c.log");
   const size_t at = text.find("interrupted at step ");
   ASSERT_NE(at, std::string::npos) << text;
   const int stopped = std::stoi(text.substr(at + 20));
@@ -182,13 +177,13 @@ TEST_F(TrainCli, a_signal_during_evaluation_stops_it_and_checkpoints) {
   const int status = run_and_signal(
       train(dir + "/e", "--max-steps 1 --eval-data " + eval_data) + " > " + dir + "/e.log 2>&1",
       SIGTERM,
-      [&] { return read_text(dir + "/e.log").find("\revaluating ") != std::string::npos; });
+      [&] { return test::read_file(dir + "/e.log").find("\revaluating ") != std::string::npos; });
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
-  const std::string log = read_text(dir + "/e.log");
+  const std::string log = test::read_file(dir + "/e.log");
   EXPECT_NE(log.find("interrupted at step 1"), std::string::npos) << log;
   EXPECT_EQ(log.find("eval at step"), std::string::npos) << log;  // no partial scores
-  EXPECT_EQ(read_text(dir + "/e/metrics.jsonl").find("\"eval\""), std::string::npos);
+  EXPECT_EQ(test::read_file(dir + "/e/metrics.jsonl").find("\"eval\""), std::string::npos);
   EXPECT_TRUE(fs::exists(dir + "/e/checkpoint.safetensors"));
 }
 
@@ -247,8 +242,7 @@ TEST_F(TrainCli, eval_writes_metrics_json_and_plot_and_solve_shows_steps) {
   EXPECT_EQ(j["per_step_exact_accuracy"].size(), 4u);
   EXPECT_EQ(j["mean_steps"], 4.0);
   EXPECT_LE(j["act"]["mean_steps"].get<double>(), 4.0);
-  std::ifstream svg(dir + "/curve.svg");
-  std::string s((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+  const std::string s = test::read_file(dir + "/curve.svg");
   EXPECT_NE(s.find("<svg"), std::string::npos);
   EXPECT_NE(s.find("polyline"), std::string::npos);
 
