@@ -123,8 +123,8 @@ TEST_F(CudaOpsTest, swiglu_forward_and_backward) {
   auto gu = randn(rows * 2 * w, 2.0), act = zeros(rows * w), dact = randn(rows * w),
        dgu = zeros(rows * 2 * w);
   both([&](Ops& o, int s) {
-    o.swiglu(act[s], gu[s], rows, w);
-    o.swiglu_backward(dgu[s], dact[s], gu[s], rows, w);
+    o.swiglu(act[s], gu[s], rows, w, false);
+    o.swiglu_backward(dgu[s], dact[s], gu[s], rows, w, false);
   });
   EXPECT_LT(act.error(), 1e-5);
   EXPECT_LT(dgu.error(), 1e-5);
@@ -147,7 +147,7 @@ TEST_F(CudaOpsTest, rope_and_attention_forward_and_backward) {
       o.attention_backward(dqkv[s], dout[s], qkv[s], out[s], lse[s], c.B, c.S, c.H, c.hd, scale);
       o.rope_backward(dqkv[s], cs[s], sn[s], c.B, c.S, c.H, c.hd);
       // A GEMM right after: it reuses the scratch the backward used.
-      o.linear(proj[s], dqkv[s], w[s], c.B * c.S, 8, 3 * c.H * c.hd, false);
+      o.linear(proj[s], dqkv[s], w[s], c.B * c.S, 8, 3 * c.H * c.hd, false, false);
     });
     const std::string what = "hd " + std::to_string(c.hd) + ", S " + std::to_string(c.S);
     EXPECT_LT(qkv.error(), kTol) << what;
@@ -219,10 +219,10 @@ void check_gemms(CudaOpsTest& t, double tol) {
   auto x = t.randn(M * K), W = t.randn(N * K), y = t.randn(M * N), dy = t.randn(M * N),
        dx = t.randn(M * K), dW = t.randn(N * K), c0 = t.randn(M * N);
   t.both([&](Ops& o, int s) {
-    o.linear(y[s], x[s], W[s], M, N, K, true);
-    o.linear_backward_input(dx[s], dy[s], W[s], M, N, K, false);
-    o.linear_backward_weight(dW[s], dy[s], x[s], M, N, K);
-    o.linear_backward_weight(dW[s], dy[s], x[s], 0, N, K);  // no rows: nothing to add
+    o.linear(y[s], x[s], W[s], M, N, K, true, false);
+    o.linear_backward_input(dx[s], dy[s], W[s], M, N, K, false, false);
+    o.linear_backward_weight(dW[s], dy[s], x[s], M, N, K, false, false);
+    o.linear_backward_weight(dW[s], dy[s], x[s], 0, N, K, false, false);  // no rows: nothing to add
     GemmArgs g;                                             // K = 0: C = beta·C
     g.M = M;
     g.N = N;

@@ -2,10 +2,12 @@
 // operands as given; bf16 GEMMs multiply the operands rounded to bf16 (and accumulate in fp32),
 // so they match the float64 product of the rounded operands to fp32 accuracy and miss the
 // product of the unrounded ones by bf16's. Covers transposes, row strides, broadcast operands,
-// a batch accumulating into one C, alpha/beta, and the linear-layer entry points.
+// a batch accumulating into one C, alpha/beta, and the linear-layer entry points; and that
+// operands given as bf16 values (Ops::bf16_operands) give the same bits as fp32 ones.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/dtype.h"
@@ -29,52 +31,72 @@ double at(const std::vector<float>& x, int64_t off, int64_t ld, bool trans, int6
   return round ? double(round_to_bf16(v)) : double(v);
 }
 
+// A case's operands and C, stored with row strides beyond their widths when `padded` (dense
+// otherwise), and the GEMM call on them.
+struct Operands {
+  int64_t lda, ldb, ldc, sa, sb, sc;
+  std::vector<float> A, B, C;
+  GemmArgs args(const Case& c) {
+    return {.trans_a = c.ta,
+            .trans_b = c.tb,
+            .M = c.M,
+            .N = c.N,
+            .K = c.K,
+            .alpha = c.alpha,
+            .beta = c.beta,
+            .A = A.data(),
+            .lda = lda,
+            .stride_a = sa,
+            .B = B.data(),
+            .ldb = ldb,
+            .stride_b = sb,
+            .C = C.data(),
+            .ldc = ldc,
+            .stride_c = sc,
+            .batch = c.batch};
+  }
+};
+
+Operands operands(const Case& c, bool padded) {
+  Operands o;
+  o.lda = (c.ta ? c.M : c.K) + (padded ? 3 : 0);
+  o.ldb = (c.tb ? c.K : c.N) + (padded ? 2 : 0);
+  o.ldc = c.N + (padded ? 1 : 0);
+  o.sa = c.broadcast_a ? 0 : (c.ta ? c.K : c.M) * o.lda;
+  o.sb = c.broadcast_b ? 0 : (c.tb ? c.N : c.K) * o.ldb;
+  o.sc = c.reduce ? 0 : c.M * o.ldc;
+  const int64_t blocks_a = c.broadcast_a ? 1 : c.batch, blocks_b = c.broadcast_b ? 1 : c.batch;
+  const int64_t blocks_c = c.reduce ? 1 : c.batch;
+  o.A = test::randn(size_t(blocks_a * (c.ta ? c.K : c.M) * o.lda), 1.0, 1);
+  o.B = test::randn(size_t(blocks_b * (c.tb ? c.N : c.K) * o.ldb), 1.0, 2);
+  o.C = test::randn(size_t(blocks_c * c.M * o.ldc), 1.0, 3);
+  return o;
+}
+
 // Runs one case; returns the norm-wise relative error against the float64 product of the
 // operands, rounded to bf16 first when `round`.
 double run_case(MatmulPrecision p, const Case& c, bool round) {
   auto ops = make_cpu_ops(p);
-  const int64_t lda = (c.ta ? c.M : c.K) + 3, ldb = (c.tb ? c.K : c.N) + 2, ldc = c.N + 1;
-  const int64_t sa = c.broadcast_a ? 0 : (c.ta ? c.K : c.M) * lda;
-  const int64_t sb = c.broadcast_b ? 0 : (c.tb ? c.N : c.K) * ldb;
-  const int64_t sc = c.reduce ? 0 : c.M * ldc;
-  const int64_t blocks_a = c.broadcast_a ? 1 : c.batch, blocks_b = c.broadcast_b ? 1 : c.batch;
-  std::vector<float> A = test::randn(size_t(blocks_a * (c.ta ? c.K : c.M) * lda), 1.0, 1);
-  std::vector<float> B = test::randn(size_t(blocks_b * (c.tb ? c.N : c.K) * ldb), 1.0, 2);
+  Operands o = operands(c, true);
   const int64_t blocks_c = c.reduce ? 1 : c.batch;
-  std::vector<float> C = test::randn(size_t(blocks_c * c.M * ldc), 1.0, 3);
-  std::vector<double> want(C.begin(), C.end());
+  std::vector<double> want(o.C.begin(), o.C.end());
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t i = 0; i < c.M; ++i)
       for (int64_t j = 0; j < c.N; ++j) {
         double s = 0;
         for (int64_t k = 0; k < c.K; ++k)
-          s += at(A, b * sa, lda, c.ta, i, k, round) * at(B, b * sb, ldb, c.tb, k, j, round);
-        double& w = want[size_t(b * sc + i * ldc + j)];
+          s += at(o.A, b * o.sa, o.lda, c.ta, i, k, round) *
+               at(o.B, b * o.sb, o.ldb, c.tb, k, j, round);
+        double& w = want[size_t(b * o.sc + i * o.ldc + j)];
         w = (c.reduce && b > 0 ? w : c.beta * w) + c.alpha * s;
       }
-  ops->gemm({.trans_a = c.ta,
-             .trans_b = c.tb,
-             .M = c.M,
-             .N = c.N,
-             .K = c.K,
-             .alpha = c.alpha,
-             .beta = c.beta,
-             .A = A.data(),
-             .lda = lda,
-             .stride_a = sa,
-             .B = B.data(),
-             .ldb = ldb,
-             .stride_b = sb,
-             .C = C.data(),
-             .ldc = ldc,
-             .stride_c = sc,
-             .batch = c.batch});
+  ops->gemm(o.args(c));
   double num = 0, den = 0;
   for (int64_t b = 0; b < blocks_c; ++b)
     for (int64_t i = 0; i < c.M; ++i)
       for (int64_t j = 0; j < c.N; ++j) {
-        const size_t x = size_t(b * sc + i * ldc + j);
-        num += (C[x] - want[x]) * (C[x] - want[x]);
+        const size_t x = size_t(b * o.sc + i * o.ldc + j);
+        num += (o.C[x] - want[x]) * (o.C[x] - want[x]);
         den += want[x] * want[x];
       }
   return std::sqrt(num / den);
@@ -108,9 +130,9 @@ TEST(Gemm, bf16_linear_layers_multiply_the_operands_rounded_to_bf16) {
   std::vector<float> x = test::randn(size_t(M * K), 1.0, 4), W = test::randn(size_t(N * K), 1.0, 5),
                      dy = test::randn(size_t(M * N), 1.0, 6);
   std::vector<float> y(size_t(M * N)), dx(size_t(M * K)), dW(size_t(N * K), 0.25f);
-  ops->linear(y.data(), x.data(), W.data(), M, N, K, false);
-  ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false);
-  ops->linear_backward_weight(dW.data(), dy.data(), x.data(), M, N, K);
+  ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
+  ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false, false);
+  ops->linear_backward_weight(dW.data(), dy.data(), x.data(), M, N, K, false, false);
   auto r = [](float v) { return double(round_to_bf16(v)); };
   double err = 0;
   for (int64_t i = 0; i < M; ++i)
@@ -132,6 +154,64 @@ TEST(Gemm, bf16_linear_layers_multiply_the_operands_rounded_to_bf16) {
       err = std::max(err, std::abs(dW[size_t(j * K + k)] - s) / (1 + std::abs(s)));
     }
   EXPECT_LT(err, 1e-5);
+}
+
+// bf16 values, 2 bytes apart, in the layout of x, in a buffer still sized for fp32 (how an op
+// asked for bf16 output writes them).
+std::vector<float> bf16_operand(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  auto* p = reinterpret_cast<uint16_t*>(out.data());
+  for (size_t i = 0; i < x.size(); ++i) p[i] = float_to_bf16(x[i]);
+  return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(Gemm, bf16_operands_give_the_bits_of_the_fp32_operands) {
+  EXPECT_FALSE(make_cpu_ops(MatmulPrecision::F32)->bf16_operands());
+  auto ops = make_cpu_ops(MatmulPrecision::BF16);
+  ASSERT_TRUE(ops->bf16_operands());
+  // Padded operands are copied; dense ones are multiplied in place, except where a batch
+  // accumulating into one C interleaves them.
+  for (const Case& c : kCases)
+    for (bool padded : {true, false})
+      for (int which : {1, 2, 3}) {  // A, B, both
+        SCOPED_TRACE(testing::Message()
+                     << "case M " << c.M << " padded " << padded << " which " << which);
+        Operands o = operands(c, padded);
+        const std::vector<float> C0 = o.C, A16 = bf16_operand(o.A), B16 = bf16_operand(o.B);
+        ops->gemm(o.args(c));
+        const std::vector<float> want = o.C;
+        o.C = C0;
+        GemmArgs g = o.args(c);
+        if (which & 1) g.A = A16.data(), g.a_bf16 = true;
+        if (which & 2) g.B = B16.data(), g.b_bf16 = true;
+        ops->gemm(g);
+        EXPECT_TRUE(same_bits(o.C, want));
+      }
+  // The linear entry points, each operand in turn.
+  const int64_t M = 13, N = 24, K = 40;
+  const std::vector<float> x = test::randn(size_t(M * K), 1.0, 4),
+                           W = test::randn(size_t(N * K), 1.0, 5),
+                           dy = test::randn(size_t(M * N), 1.0, 6);
+  const std::vector<float> x16 = bf16_operand(x), dy16 = bf16_operand(dy);
+  std::vector<float> y(size_t(M * N)), dx(size_t(M * K)), y16 = y, dx16 = dx;
+  ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
+  ops->linear(y16.data(), x16.data(), W.data(), M, N, K, false, true);
+  EXPECT_TRUE(same_bits(y16, y));
+  ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false, false);
+  ops->linear_backward_input(dx16.data(), dy16.data(), W.data(), M, N, K, false, true);
+  EXPECT_TRUE(same_bits(dx16, dx));
+  std::vector<float> dW(size_t(N * K), 0.25f);
+  ops->linear_backward_weight(dW.data(), dy.data(), x.data(), M, N, K, false, false);
+  for (auto [dy_bf16, x_bf16] : {std::pair{true, false}, {false, true}, {true, true}}) {
+    std::vector<float> dW16(size_t(N * K), 0.25f);
+    ops->linear_backward_weight(dW16.data(), dy_bf16 ? dy16.data() : dy.data(),
+                                x_bf16 ? x16.data() : x.data(), M, N, K, dy_bf16, x_bf16);
+    EXPECT_TRUE(same_bits(dW16, dW)) << dy_bf16 << x_bf16;
+  }
 }
 
 }  // namespace

@@ -63,11 +63,11 @@ TEST_F(LayerGrad, swiglu_backward_matches_finite_differences) {
   Vec gu = randn(rows * 2 * width, 1.5, 7), r = randn(rows * width, 1.0, 8);
   Vec act(rows * width), dgu(gu.size());
   auto loss = [&] {
-    ops->swiglu(act.data(), gu.data(), rows, width);
+    ops->swiglu(act.data(), gu.data(), rows, width, false);
     return dot(r.data(), act.data(), act.size());
   };
   loss();
-  ops->swiglu_backward(dgu.data(), r.data(), gu.data(), rows, width);
+  ops->swiglu_backward(dgu.data(), r.data(), gu.data(), rows, width, false);
   expect_gradient_matches("swiglu", gu.data(), gu.size(), dgu.data(), loss);
 }
 
@@ -120,18 +120,18 @@ TEST_F(LayerGrad, linear_backward_matches_finite_differences) {
   Vec y(M * N), dx(M * K), dW(N * K, 0.0f);
   auto loss = [&] {
     ops->weights_changed();
-    ops->linear(y.data(), x.data(), W.data(), M, N, K, false);
+    ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
     return dot(r.data(), y.data(), y.size());
   };
   loss();
-  ops->linear_backward_input(dx.data(), r.data(), W.data(), M, N, K, false);
-  ops->linear_backward_weight(dW.data(), r.data(), x.data(), M, N, K);
+  ops->linear_backward_input(dx.data(), r.data(), W.data(), M, N, K, false, false);
+  ops->linear_backward_weight(dW.data(), r.data(), x.data(), M, N, K, false, false);
   expect_gradient_matches("linear / x", x.data(), x.size(), dx.data(), loss);
   expect_gradient_matches("linear / W", W.data(), W.size(), dW.data(), loss);
   // accumulate adds onto what is there
   loss();
   Vec y2(M * N, 1.0f);
-  ops->linear(y2.data(), x.data(), W.data(), M, N, K, true);
+  ops->linear(y2.data(), x.data(), W.data(), M, N, K, true, false);
   for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(y2[i], y[i] + 1.0f, 1e-5);
 }
 

@@ -19,10 +19,10 @@ class PassOps final : public ForwardingOps {
   PassOps(MatmulPrecision p, int64_t rows) : ForwardingOps(make_cpu_ops(p)), rows_(rows) {}
   int64_t no_grad_chunk_rows() const override { return rows_; }
   void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-              bool accumulate) override {
+              bool accumulate, bool x_bf16) override {
     full += M == rows_;
     tail += M < rows_;
-    ForwardingOps::linear(y, x, W, M, N, K, accumulate);
+    ForwardingOps::linear(y, x, W, M, N, K, accumulate, x_bf16);
   }
   void gemm(const GemmArgs& g) override {
     one_puzzle += g.batch == 1 && g.stride_b > 0;

@@ -32,6 +32,7 @@ class ForwardingOps : public Ops {
   const char* name() const override { return inner_->name(); }
   bool host_memory() const override { return inner_->host_memory(); }
   int64_t no_grad_chunk_rows() const override { return inner_->no_grad_chunk_rows(); }
+  bool bf16_operands() const override { return inner_->bf16_operands(); }
 
   void* alloc(size_t bytes) override {
     return call("alloc", [&] { return inner_->alloc(bytes); });
@@ -61,17 +62,18 @@ class ForwardingOps : public Ops {
     call("gemm", [&] { inner_->gemm(g); });
   }
   void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-              bool accumulate) override {
-    call("linear", [&] { inner_->linear(y, x, W, M, N, K, accumulate); });
+              bool accumulate, bool x_bf16) override {
+    call("linear", [&] { inner_->linear(y, x, W, M, N, K, accumulate, x_bf16); });
   }
   void linear_backward_input(float* dx, const float* dy, const float* W, int64_t M, int64_t N,
-                             int64_t K, bool accumulate) override {
+                             int64_t K, bool accumulate, bool dy_bf16) override {
     call("linear_backward_input",
-         [&] { inner_->linear_backward_input(dx, dy, W, M, N, K, accumulate); });
+         [&] { inner_->linear_backward_input(dx, dy, W, M, N, K, accumulate, dy_bf16); });
   }
   void linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M, int64_t N,
-                              int64_t K) override {
-    call("linear_backward_weight", [&] { inner_->linear_backward_weight(dW, dy, x, M, N, K); });
+                              int64_t K, bool dy_bf16, bool x_bf16) override {
+    call("linear_backward_weight",
+         [&] { inner_->linear_backward_weight(dW, dy, x, M, N, K, dy_bf16, x_bf16); });
   }
   void weights_changed() override {
     call("weights_changed", [&] { inner_->weights_changed(); });
@@ -109,12 +111,14 @@ class ForwardingOps : public Ops {
     call("rmsnorm_cols_backward",
          [&] { inner_->rmsnorm_cols_backward(dv, dout, out, rstd, batch, S, C); });
   }
-  void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) override {
-    call("swiglu", [&] { inner_->swiglu(act, gate_up, rows, width); });
+  void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width,
+              bool out_bf16) override {
+    call("swiglu", [&] { inner_->swiglu(act, gate_up, rows, width, out_bf16); });
   }
   void swiglu_backward(float* dgate_up, const float* dact, const float* gate_up, int64_t rows,
-                       int64_t width) override {
-    call("swiglu_backward", [&] { inner_->swiglu_backward(dgate_up, dact, gate_up, rows, width); });
+                       int64_t width, bool out_bf16) override {
+    call("swiglu_backward",
+         [&] { inner_->swiglu_backward(dgate_up, dact, gate_up, rows, width, out_bf16); });
   }
   void rope(float* qkv, const float* cos, const float* sin, int64_t B, int64_t S, int64_t H,
             int64_t hd) override {

@@ -16,7 +16,8 @@ namespace ponder {
 
 // C[b] = alpha · op(A[b]) · op(B[b]) + beta · C[b] for b in [0, batch), where op(X) = X or Xᵀ.
 // op(A) is M×K, op(B) is K×N, C is M×N; ld* are the row strides of the stored matrices and
-// stride* the distances between consecutive batch items (0 broadcasts one matrix).
+// stride* the distances between consecutive batch items (0 broadcasts one matrix). a_bf16 / b_bf16:
+// A / B hold bf16 values (see Ops::bf16_operands), with ld and stride counted in values.
 struct GemmArgs {
   bool trans_a = false, trans_b = false;
   int64_t M = 0, N = 0, K = 0;
@@ -28,6 +29,7 @@ struct GemmArgs {
   float* C = nullptr;
   int64_t ldc = 0, stride_c = 0;
   int64_t batch = 1;
+  bool a_bf16 = false, b_bf16 = false;
 };
 
 class Ops {
@@ -40,6 +42,12 @@ class Ops {
   // take, so that a sublayer's wide intermediate (SwiGLU's gate/up) stays in cache between the
   // GEMM that writes it and the pass that reads it; 0: all rows at once (a GPU).
   virtual int64_t no_grad_chunk_rows() const { return 0; }
+  // Whether the ops that produce a tensor only GEMMs read (SwiGLU's output and its backward's
+  // gradient) may write it in bf16 — 2 bytes a value, in the same layout, in a buffer still sized
+  // for fp32 — and the GEMMs take it so (the *_bf16 flags). True where the GEMMs round their
+  // operands to bf16 anyway (the CPU's bf16 mode): the results are bit-identical, and a
+  // conversion pass and half the bytes are saved.
+  virtual bool bf16_operands() const { return false; }
 
   // ---- memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
@@ -56,15 +64,16 @@ class Ops {
   // ---- dense algebra
   virtual void gemm(const GemmArgs& g) = 0;
   // y[M,N] (+)= x[M,K] · W[N,K]ᵀ. W is a parameter: the backend may keep a packed copy of it,
-  // keyed by its address, until weights_changed() is called.
+  // keyed by its address, until weights_changed() is called. The *_bf16 flags say which
+  // activation operands hold bf16 values (bf16_operands()).
   virtual void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-                      bool accumulate) = 0;
+                      bool accumulate, bool x_bf16) = 0;
   // dx[M,K] (+)= dy[M,N] · W[N,K]
   virtual void linear_backward_input(float* dx, const float* dy, const float* W, int64_t M,
-                                     int64_t N, int64_t K, bool accumulate) = 0;
+                                     int64_t N, int64_t K, bool accumulate, bool dy_bf16) = 0;
   // dW[N,K] += dy[M,N]ᵀ · x[M,K]
   virtual void linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
-                                      int64_t N, int64_t K) = 0;
+                                      int64_t N, int64_t K, bool dy_bf16, bool x_bf16) = 0;
   virtual void weights_changed() = 0;
 
   // ---- elementwise
@@ -91,9 +100,11 @@ class Ops {
                                      const float* rstd, int64_t batch, int64_t S, int64_t C) = 0;
 
   // ---- SwiGLU: each row of gate_up holds [gate (width), up (width)]; act = silu(gate) · up.
-  virtual void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) = 0;
+  // out_bf16: act (dgate_up) is written in bf16, for GEMMs only (bf16_operands()).
+  virtual void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width,
+                      bool out_bf16) = 0;
   virtual void swiglu_backward(float* dgate_up, const float* dact, const float* gate_up,
-                               int64_t rows, int64_t width) = 0;
+                               int64_t rows, int64_t width, bool out_bf16) = 0;
 
   // ---- attention over qkv [B, S, 3·H·hd] (Q heads, then K heads, then V heads).
   // RoPE (rotate-half) rotates Q and K in place with cos/sin [S, hd]; the backward rotates dQ

@@ -16,21 +16,21 @@ void ProfileOps::gemm(const GemmArgs& g) {
 }
 
 void ProfileOps::linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-                        bool accumulate) {
+                        bool accumulate, bool x_bf16) {
   label("linear", M, N, K, 1);
-  ForwardingOps::linear(y, x, W, M, N, K, accumulate);
+  ForwardingOps::linear(y, x, W, M, N, K, accumulate, x_bf16);
 }
 
 void ProfileOps::linear_backward_input(float* dx, const float* dy, const float* W, int64_t M,
-                                       int64_t N, int64_t K, bool accumulate) {
+                                       int64_t N, int64_t K, bool accumulate, bool dy_bf16) {
   label("linear_backward_input", M, K, N, 1);
-  ForwardingOps::linear_backward_input(dx, dy, W, M, N, K, accumulate);
+  ForwardingOps::linear_backward_input(dx, dy, W, M, N, K, accumulate, dy_bf16);
 }
 
 void ProfileOps::linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
-                                        int64_t N, int64_t K) {
+                                        int64_t N, int64_t K, bool dy_bf16, bool x_bf16) {
   label("linear_backward_weight", N, K, M, 1);
-  ForwardingOps::linear_backward_weight(dW, dy, x, M, N, K);
+  ForwardingOps::linear_backward_weight(dW, dy, x, M, N, K, dy_bf16, x_bf16);
 }
 
 // The label an override set belongs to this op alone, even if the op throws.

@@ -26,11 +26,11 @@ class ProfileOps final : public ForwardingOps {
 
   void gemm(const GemmArgs& g) override;
   void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-              bool accumulate) override;
+              bool accumulate, bool x_bf16) override;
   void linear_backward_input(float* dx, const float* dy, const float* W, int64_t M, int64_t N,
-                             int64_t K, bool accumulate) override;
+                             int64_t K, bool accumulate, bool dy_bf16) override;
   void linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M, int64_t N,
-                              int64_t K) override;
+                              int64_t K, bool dy_bf16, bool x_bf16) override;
 
   // Forgets what was recorded so far (warm-up runs).
   void reset() { rows_.clear(); }

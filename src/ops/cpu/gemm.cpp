@@ -26,18 +26,26 @@ enum class Role : int { Forward, BackwardInput };
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-// bf16 copies of the rows × cols matrices X[b] (row stride ld, `stride` apart), made dense: row r
-// of X[b] goes to row (b, r) of a [batch, rows, cols] array, or, with `interleave`, to row r at
-// column b·cols of a [rows, batch·cols] array.
-void to_bf16(uint16_t* dst, const float* x, int64_t batch, int64_t stride, int64_t rows,
-             int64_t cols, int64_t ld, bool interleave) {
+inline uint16_t as_bf16(float f) {
+  return float_to_bf16(f);
+}
+inline uint16_t as_bf16(uint16_t h) {
+  return h;
+}
+
+// bf16 copies of the rows × cols matrices X[b] (row stride ld, `stride` apart; fp32, or already
+// bf16), made dense: row r of X[b] goes to row (b, r) of a [batch, rows, cols] array, or, with
+// `interleave`, to row r at column b·cols of a [rows, batch·cols] array.
+template <class In>
+void to_bf16(uint16_t* dst, const In* x, int64_t batch, int64_t stride, int64_t rows, int64_t cols,
+             int64_t ld, bool interleave) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t r = 0; r < rows; ++r) {
-      const float* in = x + b * stride + r * ld;
+      const In* in = x + b * stride + r * ld;
       uint16_t* out = dst + (interleave ? r * batch * cols + b * cols : (b * rows + r) * cols);
 #pragma omp simd
-      for (int64_t j = 0; j < cols; ++j) out[j] = float_to_bf16(in[j]);
+      for (int64_t j = 0; j < cols; ++j) out[j] = as_bf16(in[j]);
     }
 }
 
@@ -64,6 +72,21 @@ struct CpuOps::Dnnl {
   uint16_t* staging(std::vector<uint16_t>& v, int64_t n) {
     if (int64_t(v.size()) < n) v.resize(size_t(n));
     return v.data();
+  }
+
+  // The matrices X of to_bf16 as a GEMM's bf16 operand in to_bf16's layout: X itself when it
+  // holds bf16 values laid out so already (is_bf16), else a copy in the staging buffer `v`.
+  void* bf16_operand_data(std::vector<uint16_t>& v, const float* x, bool is_bf16, int64_t batch,
+                          int64_t stride, int64_t rows, int64_t cols, int64_t ld, bool interleave) {
+    const auto* x16 = reinterpret_cast<const uint16_t*>(x);
+    if (is_bf16 && !interleave && ld == cols && (batch == 1 || stride == rows * cols))
+      return const_cast<uint16_t*>(x16);
+    uint16_t* dst = staging(v, batch * rows * cols);
+    if (is_bf16)
+      to_bf16(dst, x16, batch, stride, rows, cols, ld, interleave);
+    else
+      to_bf16(dst, x, batch, stride, rows, cols, ld, interleave);
+    return dst;
   }
 
   struct Entry {
@@ -108,13 +131,10 @@ struct CpuOps::Dnnl {
     return e;
   }
 
-  void run(Entry& e, const float* x, float* y, int64_t M, int64_t K, int64_t N) {
-    void* src_data = const_cast<float*>(x);
-    if (bf16()) {
-      uint16_t* x16 = staging(a16, M * K);
-      to_bf16(x16, x, 1, 0, M, K, K, false);
-      src_data = x16;
-    }
+  void run(Entry& e, const float* x, bool x_bf16, float* y, int64_t M, int64_t K, int64_t N) {
+    PONDER_CHECK(bf16() || !x_bf16, "internal: a bf16 operand in fp32 matmuls");
+    void* src_data =
+        bf16() ? bf16_operand_data(a16, x, x_bf16, 1, 0, M, K, K, false) : const_cast<float*>(x);
     dnnl::memory src({{M, K}, operand, tag::ab}, engine, src_data);
     dnnl::memory dst({{M, N}, dt::f32, tag::ab}, engine, y);
     e.prim.execute(stream,
@@ -136,14 +156,12 @@ struct CpuOps::Dnnl {
     PONDER_CHECK(!reduce || g.beta == 1.0f,
                  "internal: a batch accumulating into one C needs beta 1");
     const int64_t ba = reduce || g.stride_a ? g.batch : 1, bb = reduce || g.stride_b ? g.batch : 1;
-    uint16_t* A16 = staging(a16, ba * g.M * g.K);
-    uint16_t* B16 = staging(b16, bb * g.K * g.N);
     // Stacking the stored blocks of op(A) = Aᵀ (and of a plain B) along their rows already lays
     // them out along K·batch; the other two need their rows interleaved.
-    to_bf16(A16, g.A, ba, g.stride_a, g.trans_a ? g.K : g.M, g.trans_a ? g.M : g.K, g.lda,
-            reduce && !g.trans_a);
-    to_bf16(B16, g.B, bb, g.stride_b, g.trans_b ? g.N : g.K, g.trans_b ? g.K : g.N, g.ldb,
-            reduce && g.trans_b);
+    void* A16 = bf16_operand_data(a16, g.A, g.a_bf16, ba, g.stride_a, g.trans_a ? g.K : g.M,
+                                  g.trans_a ? g.M : g.K, g.lda, reduce && !g.trans_a);
+    void* B16 = bf16_operand_data(b16, g.B, g.b_bf16, bb, g.stride_b, g.trans_b ? g.N : g.K,
+                                  g.trans_b ? g.K : g.N, g.ldb, reduce && g.trans_b);
     if (reduce) {
       g.K *= g.batch;
       g.batch = 1;
@@ -182,6 +200,7 @@ std::unique_ptr<Ops> make_cpu_ops(MatmulPrecision precision) {
 
 void CpuOps::gemm(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
+  PONDER_CHECK(dnnl_->bf16() || (!g.a_bf16 && !g.b_bf16), "internal: bf16 operands in fp32 GEMMs");
   if (dnnl_->bf16() && g.K > 0) return dnnl_->gemm_bf16(g);
   for (int64_t b = 0; b < g.batch; ++b) {
     dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K,
@@ -192,21 +211,21 @@ void CpuOps::gemm(const GemmArgs& g) {
 }
 
 void CpuOps::linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-                    bool accumulate) {
+                    bool accumulate, bool x_bf16) {
   if (M == 0) return;
   auto& e = dnnl_->entry(W, M, N, K, Role::Forward, accumulate);
-  dnnl_->run(e, x, y, M, K, N);
+  dnnl_->run(e, x, x_bf16, y, M, K, N);
 }
 
 void CpuOps::linear_backward_input(float* dx, const float* dy, const float* W, int64_t M, int64_t N,
-                                   int64_t K, bool accumulate) {
+                                   int64_t K, bool accumulate, bool dy_bf16) {
   if (M == 0) return;
   auto& e = dnnl_->entry(W, M, K, N, Role::BackwardInput, accumulate);
-  dnnl_->run(e, dy, dx, M, N, K);
+  dnnl_->run(e, dy, dy_bf16, dx, M, N, K);
 }
 
 void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
-                                    int64_t N, int64_t K) {
+                                    int64_t N, int64_t K, bool dy_bf16, bool x_bf16) {
   if (M == 0) return;
   gemm({.trans_a = true,
         .M = N,
@@ -218,7 +237,9 @@ void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, 
         .B = x,
         .ldb = K,
         .C = dW,
-        .ldc = K});
+        .ldc = K,
+        .a_bf16 = dy_bf16,
+        .b_bf16 = x_bf16});
 }
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
@@ -226,6 +247,10 @@ void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, 
 // of 97 tokens) keep it in cache (docs/PERF.md v0.3). fp32 GEMMs run at the FMA rate, and there
 // the smaller GEMMs of such passes measured ~5–10% slower.
 int64_t CpuOps::no_grad_chunk_rows() const { return dnnl_->bf16() ? 384 : 0; }
+
+bool CpuOps::bf16_operands() const {
+  return dnnl_->bf16();
+}
 
 void CpuOps::weights_changed() {
   for (auto& [key, e] : dnnl_->cache) e.fresh = false;

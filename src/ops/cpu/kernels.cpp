@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
+#include "core/dtype.h"
+#include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/vec_math.h"
 
@@ -168,36 +171,66 @@ void CpuOps::rmsnorm_cols_backward(float* dv, const float* dout, const float* ou
   }
 }
 
-// ---- SwiGLU
+// ---- SwiGLU, writing fp32 or (for GEMM operands, bf16_operands()) bf16 rounded to nearest even
+// as the GEMMs would round it.
 
-void CpuOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) {
+namespace {
+template <class Out>
+Out stored(float v) {
+  if constexpr (std::is_same_v<Out, uint16_t>)
+    return float_to_bf16(v);
+  else
+    return v;
+}
+
+template <class Out>
+void swiglu_rows(Out* act, const float* gate_up, int64_t rows, int64_t width) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate_up + r * 2 * width;
     const float* u = g + width;
-    float* o = act + r * width;
+    Out* o = act + r * width;
 #pragma omp simd
-    for (int64_t j = 0; j < width; ++j) o[j] = g[j] * vsigmoid(g[j]) * u[j];
+    for (int64_t j = 0; j < width; ++j) o[j] = stored<Out>(g[j] * vsigmoid(g[j]) * u[j]);
   }
 }
 
-void CpuOps::swiglu_backward(float* dgate_up, const float* dact, const float* gate_up,
-                             int64_t rows, int64_t width) {
+template <class Out>
+void swiglu_backward_rows(Out* dgate_up, const float* dact, const float* gate_up, int64_t rows,
+                          int64_t width) {
   // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate_up + r * 2 * width;
     const float* u = g + width;
     const float* d = dact + r * width;
-    float* dg = dgate_up + r * 2 * width;
-    float* du = dg + width;
+    Out* dg = dgate_up + r * 2 * width;
+    Out* du = dg + width;
 #pragma omp simd
     for (int64_t j = 0; j < width; ++j) {
       const float s = vsigmoid(g[j]);
-      du[j] = d[j] * g[j] * s;
-      dg[j] = d[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
+      du[j] = stored<Out>(d[j] * g[j] * s);
+      dg[j] = stored<Out>(d[j] * u[j] * s * std::fma(g[j], 1.0f - s, 1.0f));
     }
   }
+}
+}  // namespace
+
+void CpuOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t width, bool out_bf16) {
+  PONDER_CHECK(!out_bf16 || bf16_operands(), "internal: bf16 SwiGLU output for fp32 GEMMs");
+  if (out_bf16)
+    swiglu_rows(reinterpret_cast<uint16_t*>(act), gate_up, rows, width);
+  else
+    swiglu_rows(act, gate_up, rows, width);
+}
+
+void CpuOps::swiglu_backward(float* dgate_up, const float* dact, const float* gate_up, int64_t rows,
+                             int64_t width, bool out_bf16) {
+  PONDER_CHECK(!out_bf16 || bf16_operands(), "internal: bf16 SwiGLU gradient for fp32 GEMMs");
+  if (out_bf16)
+    swiglu_backward_rows(reinterpret_cast<uint16_t*>(dgate_up), dact, gate_up, rows, width);
+  else
+    swiglu_backward_rows(dgate_up, dact, gate_up, rows, width);
 }
 
 // ---- embeddings

@@ -40,11 +40,11 @@ class CudaOps final : public Ops {
 
   void gemm(const GemmArgs& g) override;
   void linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-              bool accumulate) override;
+              bool accumulate, bool x_bf16) override;
   void linear_backward_input(float* dx, const float* dy, const float* W, int64_t M, int64_t N,
-                             int64_t K, bool accumulate) override;
+                             int64_t K, bool accumulate, bool dy_bf16) override;
   void linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M, int64_t N,
-                              int64_t K) override;
+                              int64_t K, bool dy_bf16, bool x_bf16) override;
   void weights_changed() override {}
 
   void add(float* out, const float* a, const float* b, size_t n) override;
@@ -62,9 +62,10 @@ class CudaOps final : public Ops {
   void rmsnorm_cols_backward(float* dv, const float* dout, const float* out, const float* rstd,
                              int64_t batch, int64_t S, int64_t C) override;
 
-  void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) override;
+  void swiglu(float* act, const float* gate_up, int64_t rows, int64_t width,
+              bool out_bf16) override;
   void swiglu_backward(float* dgate_up, const float* dact, const float* gate_up, int64_t rows,
-                       int64_t width) override;
+                       int64_t width, bool out_bf16) override;
 
   void rope(float* qkv, const float* cos, const float* sin, int64_t B, int64_t S, int64_t H,
             int64_t hd) override;

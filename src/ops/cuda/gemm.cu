@@ -43,6 +43,8 @@ void stage(cudaStream_t stream, T* dst, const float* src, int64_t batch, int64_t
 
 void CudaOps::gemm(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
+  PONDER_CHECK(!g.a_bf16 && !g.b_bf16,
+               "internal: the CUDA backend multiplies fp32 operands (its bf16_operands() is false)");
   const bool bf16 = precision_ == MatmulPrecision::BF16;
   // A batch accumulating into one C would race in a batched call: it becomes a single GEMM over
   // K·batch, [op(A[0]) … op(A[n−1])]·[op(B[0]); …; op(B[n−1])].
@@ -109,7 +111,8 @@ void CudaOps::gemm(const GemmArgs& g) {
 namespace {
 // One dense row-major product C[M,N] = op(A)·op(B) + beta·C.
 GemmArgs dense(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float beta, const float* A,
-               int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+               int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool a_bf16,
+               bool b_bf16) {
   GemmArgs g;
   g.trans_a = ta;
   g.trans_b = tb;
@@ -123,23 +126,25 @@ GemmArgs dense(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float beta, co
   g.ldb = ldb;
   g.C = C;
   g.ldc = ldc;
+  g.a_bf16 = a_bf16;
+  g.b_bf16 = b_bf16;
   return g;
 }
 }  // namespace
 
 void CudaOps::linear(float* y, const float* x, const float* W, int64_t M, int64_t N, int64_t K,
-                     bool accumulate) {
-  gemm(dense(false, true, M, N, K, accumulate ? 1.0f : 0.0f, x, K, W, K, y, N));
+                     bool accumulate, bool x_bf16) {
+  gemm(dense(false, true, M, N, K, accumulate ? 1.0f : 0.0f, x, K, W, K, y, N, x_bf16, false));
 }
 
 void CudaOps::linear_backward_input(float* dx, const float* dy, const float* W, int64_t M,
-                                    int64_t N, int64_t K, bool accumulate) {
-  gemm(dense(false, false, M, K, N, accumulate ? 1.0f : 0.0f, dy, N, W, K, dx, K));
+                                    int64_t N, int64_t K, bool accumulate, bool dy_bf16) {
+  gemm(dense(false, false, M, K, N, accumulate ? 1.0f : 0.0f, dy, N, W, K, dx, K, dy_bf16, false));
 }
 
 void CudaOps::linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
-                                     int64_t N, int64_t K) {
-  gemm(dense(true, false, N, K, M, 1.0f, dy, N, x, K, dW, K));
+                                     int64_t N, int64_t K, bool dy_bf16, bool x_bf16) {
+  gemm(dense(true, false, N, K, M, 1.0f, dy, N, x, K, dW, K, dy_bf16, x_bf16));
 }
 
 }  // namespace ponder

@@ -167,7 +167,9 @@ void CudaOps::rmsnorm_cols_backward(float* dv, const float* dout, const float* o
 
 // ---- SwiGLU
 
-void CudaOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t width) {
+void CudaOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t width,
+                     bool out_bf16) {
+  PONDER_CHECK(!out_bf16, "internal: the CUDA backend writes fp32 (its bf16_operands() is false)");
   for_each(
       stream_, rows * width,
       [=] __device__(int64_t i) {
@@ -179,7 +181,8 @@ void CudaOps::swiglu(float* act, const float* gate_up, int64_t rows, int64_t wid
 }
 
 void CudaOps::swiglu_backward(float* dgate_up, const float* dact, const float* gate_up,
-                              int64_t rows, int64_t width) {
+                              int64_t rows, int64_t width, bool out_bf16) {
+  PONDER_CHECK(!out_bf16, "internal: the CUDA backend writes fp32 (its bf16_operands() is false)");
   // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
   for_each(
       stream_, rows * width,
