@@ -7,6 +7,9 @@
 // packed weights are bf16, and every GEMM — linear layers, their weight gradients, the batched
 // token-mixing GEMMs of MLP-t — is a bf16 × bf16 → fp32 oneDNN matmul, which oneDNN runs on AMX
 // where the CPU has it (2–4× the fp32 FMA rate here). Attention's per-head products stay fp32.
+// An operand that its producer already wrote in bf16 (Ops::bf16_operands: SwiGLU's output and
+// gradient) is used in place where it is dense, and only copied where a batch accumulating into
+// one C interleaves it.
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
