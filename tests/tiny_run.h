@@ -16,6 +16,7 @@ namespace ponder::test {
 struct TinyRun {
   std::vector<float> params, table;  // after the last step
   std::vector<float> logits;         // of the first step
+  std::vector<float> grads, dprefix;  // of the first step: parameters', puzzle embedding rows'
   double first_loss = 0;
 };
 
@@ -101,6 +102,9 @@ inline TinyRun tiny_training_run(Ops& ops, const std::string& arch, int steps) {
     if (step == 1) {
       t.first_loss = r.loss.total;
       t.logits.assign(r.logits.data(), r.logits.data() + r.logits.size());
+      t.dprefix.assign(r.dprefix.data(), r.dprefix.data() + r.dprefix.size());
+      t.grads.resize(size_t(tm.m.layout().total()));
+      ops.download(t.grads.data(), tm.opt.grads(), t.grads.size() * sizeof(float));
     }
   }
   t.params.resize(size_t(tm.m.layout().total()));

@@ -1,7 +1,8 @@
 // exp for the fused CPU kernels, written so that GCC vectorises it (libm's expf is a scalar call
 // in a loop, which measured a third of a TRM-MLP training step in SiLU alone). Cephes-style: range
 // reduction x = n·ln2 + r with a two-part ln2, a degree-6 polynomial for e^r, and 2^n built in the
-// exponent bits; within 2 ulp of expf over [-87.3, 88.7], clamped outside (e^-87.3 ≈ 1.2e-38).
+// exponent bits; within 2 ulp of expf over [-87.3, 88.37], clamped outside (e^-87.3 ≈ 1.2e-38;
+// above 88.37, n would reach 128 and 2^n overflow the exponent field).
 // The multiply-adds are explicit std::fma, so the result does not depend on where the compiler
 // would contract (kernels.cpp is built without implicit contraction).
 #pragma once
@@ -14,7 +15,7 @@ namespace ponder {
 
 inline float vexp(float x) {
   x = x < -87.3f ? -87.3f : x;
-  x = x > 88.7f ? 88.7f : x;
+  x = x > 88.37f ? 88.37f : x;
   // n = round(x / ln2) by the add-and-subtract trick, which vectorises where nearbyint does not.
   const float shifter = 12582912.0f;  // 1.5·2^23
   const float n = std::fma(x, 1.44269504088896341f, shifter) - shifter;
