@@ -5,7 +5,6 @@
 // same bits with and without bf16 operands. (gemm_test.cpp: the GEMMs themselves.)
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -61,15 +60,6 @@ class OperandCount final : public ForwardingOps {
   bool allow_;
 };
 
-// The bf16 values of the first n slots of buf, read as an op writing bf16 wrote them.
-std::vector<float> bf16_values(const std::vector<float>& buf, size_t n) {
-  std::vector<uint16_t> h(n);
-  std::memcpy(h.data(), buf.data(), n * sizeof(uint16_t));
-  std::vector<float> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(h[i]);
-  return out;
-}
-
 std::vector<float> rounded(std::vector<float> x) {
   for (float& v : x) v = round_to_bf16(v);
   return x;
@@ -85,10 +75,10 @@ TEST(Bf16Operands, swiglu_writes_its_fp32_results_rounded_to_bf16) {
   std::vector<float> act(size_t(rows * width)), act16 = act, dgu(gu.size()), dgu16 = dgu;
   ops->swiglu(act.data(), gu.data(), rows, width, false);
   ops->swiglu(act16.data(), gu.data(), rows, width, true);
-  EXPECT_EQ(bf16_values(act16, act.size()), rounded(act));
+  EXPECT_EQ(test::bf16_operand_values(act16, act.size()), rounded(act));
   ops->swiglu_backward(dgu.data(), dact.data(), gu.data(), rows, width, false);
   ops->swiglu_backward(dgu16.data(), dact.data(), gu.data(), rows, width, true);
-  EXPECT_EQ(bf16_values(dgu16, dgu.size()), rounded(dgu));
+  EXPECT_EQ(test::bf16_operand_values(dgu16, dgu.size()), rounded(dgu));
 
   // fp32 GEMMs would read such a buffer as garbage: the fp32 backend refuses to write it (and,
   // below, to read it).

@@ -156,15 +156,6 @@ TEST(Gemm, bf16_linear_layers_multiply_the_operands_rounded_to_bf16) {
   EXPECT_LT(err, 1e-5);
 }
 
-// bf16 values, 2 bytes apart, in the layout of x, in a buffer still sized for fp32 (how an op
-// asked for bf16 output writes them).
-std::vector<float> bf16_operand(const std::vector<float>& x) {
-  std::vector<float> out(x.size());
-  auto* p = reinterpret_cast<uint16_t*>(out.data());
-  for (size_t i = 0; i < x.size(); ++i) p[i] = float_to_bf16(x[i]);
-  return out;
-}
-
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -181,7 +172,8 @@ TEST(Gemm, bf16_operands_give_the_bits_of_the_fp32_operands) {
         SCOPED_TRACE(testing::Message()
                      << "case M " << c.M << " padded " << padded << " which " << which);
         Operands o = operands(c, padded);
-        const std::vector<float> C0 = o.C, A16 = bf16_operand(o.A), B16 = bf16_operand(o.B);
+        const std::vector<float> C0 = o.C, A16 = test::bf16_operand(o.A),
+                                 B16 = test::bf16_operand(o.B);
         ops->gemm(o.args(c));
         const std::vector<float> want = o.C;
         o.C = C0;
@@ -196,7 +188,7 @@ TEST(Gemm, bf16_operands_give_the_bits_of_the_fp32_operands) {
   const std::vector<float> x = test::randn(size_t(M * K), 1.0, 4),
                            W = test::randn(size_t(N * K), 1.0, 5),
                            dy = test::randn(size_t(M * N), 1.0, 6);
-  const std::vector<float> x16 = bf16_operand(x), dy16 = bf16_operand(dy);
+  const std::vector<float> x16 = test::bf16_operand(x), dy16 = test::bf16_operand(dy);
   std::vector<float> y(size_t(M * N)), dx(size_t(M * K)), y16 = y, dx16 = dx;
   ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
   ops->linear(y16.data(), x16.data(), W.data(), M, N, K, false, true);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -38,6 +39,22 @@ inline std::vector<float> randn(size_t n, double std, uint64_t seed) {
   std::vector<float> v(n);
   randn(v.data(), n, std, seed);
   return v;
+}
+
+// A buffer as an op that writes bf16 GEMM operands leaves it (Ops::bf16_operands): x's values
+// rounded to bf16, 2 bytes apart, in a buffer still sized for fp32; and, back, the values the first
+// n slots of such a buffer hold.
+inline std::vector<float> bf16_operand(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  auto* p = reinterpret_cast<uint16_t*>(out.data());
+  for (size_t i = 0; i < x.size(); ++i) p[i] = float_to_bf16(x[i]);
+  return out;
+}
+inline std::vector<float> bf16_operand_values(const std::vector<float>& buf, size_t n) {
+  const auto* p = reinterpret_cast<const uint16_t*>(buf.data());
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(p[i]);
+  return out;
 }
 
 // ‖a − b‖ / ‖b‖ over n values, in double.
