@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libdnnl-dev          # oneDNN: GEMMs on the CPU
+  ocl-icd-opencl-dev   # only recommended by libdnnl-dev, but its CMake config requires OpenCL
   nlohmann-json3-dev   # JSON configs and safetensors headers
   libcli11-dev         # command-line parsing
   zlib1g-dev           # CRC-32 checksums of checkpoints

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .deps
 cd .deps
-# oneDNN (and the OpenCL loader libdnnl.so links), JSON, CLI11, GoogleTest, zlib headers.
-apt-get download libdnnl2 libdnnl-dev ocl-icd-libopencl1 nlohmann-json3-dev libcli11-dev \
-  libgtest-dev googletest zlib1g-dev
+# oneDNN (and the OpenCL loader libdnnl.so links, with the headers its CMake config requires),
+# JSON, CLI11, GoogleTest, zlib headers.
+apt-get download libdnnl2 libdnnl-dev ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers \
+  nlohmann-json3-dev libcli11-dev libgtest-dev googletest zlib1g-dev
 ls -l
