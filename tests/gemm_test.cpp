@@ -110,6 +110,9 @@ const Case kCases[] = {
     {true, false, 10, 6, 21, 5, false, false, true, 1.0f, 1.0f},  // Σ_b, as the lm_head gradient
     {false, true, 9, 12, 19, 3, false, false, true, 1.0f, 1.0f},  // Σ_b, as the MLP-t gradients
     {false, false, 4, 8, 23, 3, false, false, true, 2.0f, 1.0f},
+    // batches of at least 4 products a thread, which run whole products on each thread
+    {false, false, 6, 11, 17, 9, true, false, false, 1.0f, 0.0f},
+    {true, true, 8, 5, 40, 13, false, false, false, 0.5f, 1.0f},
 };
 
 TEST(Gemm, fp32_gemms_match_the_float64_product) {
