@@ -139,12 +139,14 @@ TEST_P(Live, sixteen_evaluation_steps_predict_what_pytorch_predicts) {
 // (bf16 activations throughout). The two round in different places, so the tolerance is bf16's:
 // the worst tensors (puzzle-row and embedding gradients, sums with cancellation) differ by up to
 // ~8%, as much as fp32 ponder differs from the bf16 reference; the rest by ~1%. Exact bf16
-// semantics of every GEMM are checked in gemm_test.cpp.
+// semantics of every GEMM are checked in gemm_test.cpp. Predictions of an untrained model are
+// near-ties, and which of them flip depends on the CPU's bf16 kernels: on a CPU without AMX
+// (AVX512-BF16 only) 4 of TRM-Att's 162 cells differ (97.5%); a broken model agrees on ~10%.
 TEST_P(Live, training_step_with_bf16_matmuls_matches_pytorch_bf16) {
   SingleStepOptions o;
   test::ParityTolerance tol;
   tol.outputs = 0.1;
-  tol.pred_agreement = 0.98;
+  tol.pred_agreement = 0.95;
   compare("--dtype bfloat16", o, tol, MatmulPrecision::BF16);
 }
 
