@@ -110,6 +110,10 @@ const Case kCases[] = {
     {true, false, 10, 6, 21, 5, false, false, true, 1.0f, 1.0f},  // Σ_b, as the lm_head gradient
     {false, true, 9, 12, 19, 3, false, false, true, 1.0f, 1.0f},  // Σ_b, as the MLP-t gradients
     {false, false, 4, 8, 23, 3, false, false, true, 2.0f, 1.0f},
+    // single products in the other layouts, with alpha and beta
+    {true, false, 12, 7, 31, 1, false, false, false, 0.5f, 1.0f},  // as a weight gradient
+    {false, true, 9, 14, 18, 1, false, false, false, 2.0f, 0.0f},
+    {true, true, 11, 6, 25, 1, false, false, false, 1.0f, 1.0f},
     // batches of at least 4 products a thread, which run whole products on each thread
     {false, false, 6, 11, 17, 9, true, false, false, 1.0f, 0.0f},
     {true, true, 8, 5, 40, 13, false, false, false, 0.5f, 1.0f},
@@ -127,36 +131,42 @@ TEST(Gemm, bf16_gemms_multiply_the_operands_rounded_to_bf16) {
   }
 }
 
-TEST(Gemm, bf16_linear_layers_multiply_the_operands_rounded_to_bf16) {
-  auto ops = make_cpu_ops(MatmulPrecision::BF16);
-  const int64_t M = 13, N = 24, K = 40;
-  std::vector<float> x = test::randn(size_t(M * K), 1.0, 4), W = test::randn(size_t(N * K), 1.0, 5),
-                     dy = test::randn(size_t(M * N), 1.0, 6);
-  std::vector<float> y(size_t(M * N)), dx(size_t(M * K)), dW(size_t(N * K), 0.25f);
-  ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
-  ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false, false);
-  ops->linear_backward_weight(dW.data(), dy.data(), x.data(), M, N, K, false, false);
-  auto r = [](float v) { return double(round_to_bf16(v)); };
-  double err = 0;
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += r(x[size_t(i * K + k)]) * r(W[size_t(j * K + k)]);
-      err = std::max(err, std::abs(y[size_t(i * N + j)] - s) / (1 + std::abs(s)));
-    }
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t k = 0; k < K; ++k) {
-      double s = 0;
-      for (int64_t j = 0; j < N; ++j) s += r(dy[size_t(i * N + j)]) * r(W[size_t(j * K + k)]);
-      err = std::max(err, std::abs(dx[size_t(i * K + k)] - s) / (1 + std::abs(s)));
-    }
-  for (int64_t j = 0; j < N; ++j)
-    for (int64_t k = 0; k < K; ++k) {
-      double s = 0.25;
-      for (int64_t i = 0; i < M; ++i) s += r(dy[size_t(i * N + j)]) * r(x[size_t(i * K + k)]);
-      err = std::max(err, std::abs(dW[size_t(j * K + k)] - s) / (1 + std::abs(s)));
-    }
-  EXPECT_LT(err, 1e-5);
+// The linear layers' forward, input and weight gradients (each a oneDNN matmul with its own
+// operand layout) against float64, on operands rounded as the precision rounds them.
+TEST(Gemm, linear_layers_match_the_float64_products) {
+  for (MatmulPrecision p : {MatmulPrecision::F32, MatmulPrecision::BF16}) {
+    SCOPED_TRACE(matmul_precision_name(p));
+    auto ops = make_cpu_ops(p);
+    const int64_t M = 13, N = 24, K = 40;
+    std::vector<float> x = test::randn(size_t(M * K), 1.0, 4),
+                       W = test::randn(size_t(N * K), 1.0, 5),
+                       dy = test::randn(size_t(M * N), 1.0, 6);
+    std::vector<float> y(size_t(M * N)), dx(size_t(M * K)), dW(size_t(N * K), 0.25f);
+    ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
+    ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false, false);
+    ops->linear_backward_weight(dW.data(), dy.data(), x.data(), M, N, K, false, false);
+    auto r = [p](float v) { return double(p == MatmulPrecision::BF16 ? round_to_bf16(v) : v); };
+    double err = 0;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += r(x[size_t(i * K + k)]) * r(W[size_t(j * K + k)]);
+        err = std::max(err, std::abs(y[size_t(i * N + j)] - s) / (1 + std::abs(s)));
+      }
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        double s = 0;
+        for (int64_t j = 0; j < N; ++j) s += r(dy[size_t(i * N + j)]) * r(W[size_t(j * K + k)]);
+        err = std::max(err, std::abs(dx[size_t(i * K + k)] - s) / (1 + std::abs(s)));
+      }
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) {
+        double s = 0.25;
+        for (int64_t i = 0; i < M; ++i) s += r(dy[size_t(i * N + j)]) * r(x[size_t(i * K + k)]);
+        err = std::max(err, std::abs(dW[size_t(j * K + k)] - s) / (1 + std::abs(s)));
+      }
+    EXPECT_LT(err, 1e-5);
+  }
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,7 +1,8 @@
 // GEMMs on the CPU. Linear layers run as oneDNN matmuls whose weights are reordered once into
 // the layout the kernel prefers ("pre-packed"), which measured 5–20% faster than plain-layout
 // weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). Packed copies are
-// refreshed lazily after weights_changed(). In fp32 everything else goes through dnnl_sgemm.
+// refreshed lazily after weights_changed(). In fp32 their weight gradients are oneDNN matmuls too,
+// and every other GEMM goes through dnnl_sgemm.
 //
 // In bf16 (MatmulPrecision::BF16) the activations are rounded into bf16 staging buffers, the
 // packed weights are bf16, and every GEMM — linear layers, their weight gradients, the batched
@@ -11,6 +12,10 @@
 // gradient) is used in place where it is dense, and only copied where a batch accumulating into
 // one C interleaves it.
 #include <omp.h>
+
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -52,12 +57,17 @@ void to_bf16(uint16_t* dst, const In* x, int64_t batch, int64_t stride, int64_t 
     }
 }
 
-// The oneDNN descriptor of op(X) [batch, rows, cols] for X converted densely in its stored
-// layout: a transposed operand is described by its strides rather than moved.
-dnnl::memory::desc bf16_operand(int64_t batch, int64_t rows, int64_t cols, bool trans) {
+// The oneDNN descriptor of op(X) [batch, rows, cols] for X stored with its rows `ld` apart and
+// its batch items `stride` apart: a transposed operand is described by its strides, not moved.
+dnnl::memory::desc operand_desc(dt type, int64_t batch, int64_t rows, int64_t cols, bool trans,
+                                int64_t ld, int64_t stride) {
   const dnnl::memory::dims strides =
-      trans ? dnnl::memory::dims{rows * cols, 1, rows} : dnnl::memory::dims{rows * cols, cols, 1};
-  return dnnl::memory::desc({batch, rows, cols}, dt::bf16, strides);
+      trans ? dnnl::memory::dims{stride, 1, ld} : dnnl::memory::dims{stride, ld, 1};
+  return dnnl::memory::desc({batch, rows, cols}, type, strides);
+}
+// op(X) converted densely in its stored layout.
+dnnl::memory::desc dense_bf16(int64_t batch, int64_t rows, int64_t cols, bool trans) {
+  return operand_desc(dt::bf16, batch, rows, cols, trans, trans ? rows : cols, rows * cols);
 }
 }  // namespace
 
@@ -149,10 +159,58 @@ struct CpuOps::Dnnl {
   // densely in their stored layout (once when broadcast) and a transpose is left to the
   // descriptor's strides. A batch accumulating into one C (stride_c 0, beta 1) becomes a single
   // GEMM over K·batch: [op(A[0]) … op(A[n−1])] · [op(B[0]); …; op(B[n−1])].
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int64_t,
-                      int64_t, float, float>,
-           dnnl::matmul>
-      batched;
+  // C = alpha·A·B + beta·C as a oneDNN matmul, created once per layout; null where oneDNN has
+  // only its reference kernel for it (`optimised_only`), which is orders of magnitude slower.
+  struct Matmul {
+    dnnl::memory::desc a, b, c;
+    float alpha, beta;
+    std::optional<dnnl::matmul> prim;
+  };
+  std::vector<Matmul> matmuls;
+
+  const dnnl::matmul* matmul(const dnnl::memory::desc& a, const dnnl::memory::desc& b,
+                             const dnnl::memory::desc& c, float alpha, float beta,
+                             bool optimised_only) {
+    for (const Matmul& m : matmuls)
+      if (m.a == a && m.b == b && m.c == c && m.alpha == alpha && m.beta == beta)
+        return m.prim ? &*m.prim : nullptr;
+    dnnl::primitive_attr attr;
+    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+    if (beta != 0.0f) {
+      dnnl::post_ops po;
+      po.append_sum(beta);
+      attr.set_post_ops(po);
+    }
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine);
+    Matmul& m = matmuls.emplace_back(Matmul{a, b, c, alpha, beta, std::nullopt});
+    if (!optimised_only || std::string_view(pd.impl_info_str()).substr(0, 3) != "ref")
+      m.prim.emplace(pd);
+    return m.prim ? &*m.prim : nullptr;
+  }
+
+  void execute(const dnnl::matmul& mm, const dnnl::memory::desc& a, const void* A,
+               const dnnl::memory::desc& b, const void* B, const dnnl::memory::desc& c, float* C) {
+    dnnl::memory am(a, engine, const_cast<void*>(A)), bm(b, engine, const_cast<void*>(B)),
+        cm(c, engine, C);
+    mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    stream.wait();
+  }
+
+  // An fp32 GEMM of one product as a oneDNN matmul (its brgemm kernels), which measured 15–40%
+  // faster than dnnl_sgemm on the linear layers' weight gradients, whose A is transposed
+  // (docs/PERF.md v0.7); false where oneDNN has no optimised matmul for the layout. Only those
+  // use it: other GEMMs are batches of products that must round alike whatever the batch size.
+  bool gemm_f32(const GemmArgs& g) {
+    PONDER_CHECK(!g.a_bf16 && !g.b_bf16, "internal: bf16 operands in fp32 GEMMs");
+    const auto a =
+        operand_desc(dt::f32, 1, g.M, g.K, g.trans_a, g.lda, g.lda * (g.trans_a ? g.K : g.M));
+    const auto b =
+        operand_desc(dt::f32, 1, g.K, g.N, g.trans_b, g.ldb, g.ldb * (g.trans_b ? g.N : g.K));
+    const dnnl::memory::desc c({1, g.M, g.N}, dt::f32, {g.M * g.ldc, g.ldc, 1});
+    const dnnl::matmul* mm = matmul(a, b, c, g.alpha, g.beta, true);
+    if (mm) execute(*mm, a, g.A, b, g.B, c, g.C);
+    return mm != nullptr;
+  }
 
   void gemm_bf16(GemmArgs g) {
     const bool reduce = g.batch > 1 && g.stride_c == 0;
@@ -169,28 +227,11 @@ struct CpuOps::Dnnl {
       g.K *= g.batch;
       g.batch = 1;
     }
-    const int64_t na = reduce ? 1 : ba, nb = reduce ? 1 : bb;
-    const dnnl::memory::desc a = bf16_operand(na, g.M, g.K, g.trans_a);
-    const dnnl::memory::desc b = bf16_operand(nb, g.K, g.N, g.trans_b);
+    const dnnl::memory::desc a = dense_bf16(reduce ? 1 : ba, g.M, g.K, g.trans_a);
+    const dnnl::memory::desc b = dense_bf16(reduce ? 1 : bb, g.K, g.N, g.trans_b);
     const int64_t stride_c = g.batch == 1 ? g.M * g.ldc : g.stride_c;
     const dnnl::memory::desc c({g.batch, g.M, g.N}, dt::f32, {stride_c, g.ldc, 1});
-    auto key = std::make_tuple(g.batch, g.M, g.N, g.K, na, nb, g.trans_a, g.trans_b, g.ldc,
-                               stride_c, g.alpha, g.beta);
-    auto it = batched.find(key);
-    if (it == batched.end()) {
-      dnnl::primitive_attr attr;
-      if (g.alpha != 1.0f) attr.set_output_scales(0, {g.alpha});
-      if (g.beta != 0.0f) {
-        dnnl::post_ops po;
-        po.append_sum(g.beta);
-        attr.set_post_ops(po);
-      }
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine);
-      it = batched.emplace(key, dnnl::matmul(pd)).first;
-    }
-    dnnl::memory am(a, engine, A16), bm(b, engine, B16), cm(c, engine, g.C);
-    it->second.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-    stream.wait();
+    execute(*matmul(a, b, c, g.alpha, g.beta, false), a, A16, b, B16, c, g.C);
   }
 };
 
@@ -244,19 +285,20 @@ void CpuOps::linear_backward_input(float* dx, const float* dy, const float* W, i
 void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
                                     int64_t N, int64_t K, bool dy_bf16, bool x_bf16) {
   if (M == 0) return;
-  gemm({.trans_a = true,
-        .M = N,
-        .N = K,
-        .K = M,
-        .beta = 1.0f,
-        .A = dy,
-        .lda = N,
-        .B = x,
-        .ldb = K,
-        .C = dW,
-        .ldc = K,
-        .a_bf16 = dy_bf16,
-        .b_bf16 = x_bf16});
+  const GemmArgs g{.trans_a = true,
+                   .M = N,
+                   .N = K,
+                   .K = M,
+                   .beta = 1.0f,
+                   .A = dy,
+                   .lda = N,
+                   .B = x,
+                   .ldb = K,
+                   .C = dW,
+                   .ldc = K,
+                   .a_bf16 = dy_bf16,
+                   .b_bf16 = x_bf16};
+  if (dnnl_->bf16() || !dnnl_->gemm_f32(g)) gemm(g);
 }
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
