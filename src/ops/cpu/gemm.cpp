@@ -13,7 +13,6 @@
 // one C interleaves it.
 #include <omp.h>
 
-#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -155,25 +154,20 @@ struct CpuOps::Dnnl {
     stream.wait();
   }
 
-  // bf16 batched GEMM: C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b]. The operands are converted
-  // densely in their stored layout (once when broadcast) and a transpose is left to the
-  // descriptor's strides. A batch accumulating into one C (stride_c 0, beta 1) becomes a single
-  // GEMM over K·batch: [op(A[0]) … op(A[n−1])] · [op(B[0]); …; op(B[n−1])].
-  // C = alpha·A·B + beta·C as a oneDNN matmul, created once per layout; null where oneDNN has
-  // only its reference kernel for it (`optimised_only`), which is orders of magnitude slower.
+  // C = alpha·A·B + beta·C as a oneDNN matmul, created once per layout. `reference`: oneDNN has
+  // only its reference kernel for the layout, orders of magnitude slower than its optimised ones.
   struct Matmul {
     dnnl::memory::desc a, b, c;
     float alpha, beta;
-    std::optional<dnnl::matmul> prim;
+    dnnl::matmul prim;
+    bool reference;
   };
   std::vector<Matmul> matmuls;
 
-  const dnnl::matmul* matmul(const dnnl::memory::desc& a, const dnnl::memory::desc& b,
-                             const dnnl::memory::desc& c, float alpha, float beta,
-                             bool optimised_only) {
+  const Matmul& matmul(const dnnl::memory::desc& a, const dnnl::memory::desc& b,
+                       const dnnl::memory::desc& c, float alpha, float beta) {
     for (const Matmul& m : matmuls)
-      if (m.a == a && m.b == b && m.c == c && m.alpha == alpha && m.beta == beta)
-        return m.prim ? &*m.prim : nullptr;
+      if (m.a == a && m.b == b && m.c == c && m.alpha == alpha && m.beta == beta) return m;
     dnnl::primitive_attr attr;
     if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
     if (beta != 0.0f) {
@@ -182,21 +176,19 @@ struct CpuOps::Dnnl {
       attr.set_post_ops(po);
     }
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine);
-    Matmul& m = matmuls.emplace_back(Matmul{a, b, c, alpha, beta, std::nullopt});
-    if (!optimised_only || std::string_view(pd.impl_info_str()).substr(0, 3) != "ref")
-      m.prim.emplace(pd);
-    return m.prim ? &*m.prim : nullptr;
+    const bool reference = std::string_view(pd.impl_info_str()).substr(0, 3) == "ref";
+    return matmuls.emplace_back(Matmul{a, b, c, alpha, beta, dnnl::matmul(pd), reference});
   }
 
-  void execute(const dnnl::matmul& mm, const dnnl::memory::desc& a, const void* A,
+  void execute(const Matmul& mm, const dnnl::memory::desc& a, const void* A,
                const dnnl::memory::desc& b, const void* B, const dnnl::memory::desc& c, float* C) {
     dnnl::memory am(a, engine, const_cast<void*>(A)), bm(b, engine, const_cast<void*>(B)),
         cm(c, engine, C);
-    mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    mm.prim.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     stream.wait();
   }
 
-  // An fp32 GEMM of one product as a oneDNN matmul (its brgemm kernels), which measured 15–40%
+  // An fp32 GEMM of one product as a oneDNN matmul (its brgemm kernels), which measured 13–45%
   // faster than dnnl_sgemm on the linear layers' weight gradients, whose A is transposed
   // (docs/PERF.md v0.7); false where oneDNN has no optimised matmul for the layout. Only those
   // use it: other GEMMs are batches of products that must round alike whatever the batch size.
@@ -207,11 +199,16 @@ struct CpuOps::Dnnl {
     const auto b =
         operand_desc(dt::f32, 1, g.K, g.N, g.trans_b, g.ldb, g.ldb * (g.trans_b ? g.N : g.K));
     const dnnl::memory::desc c({1, g.M, g.N}, dt::f32, {g.M * g.ldc, g.ldc, 1});
-    const dnnl::matmul* mm = matmul(a, b, c, g.alpha, g.beta, true);
-    if (mm) execute(*mm, a, g.A, b, g.B, c, g.C);
-    return mm != nullptr;
+    const Matmul& mm = matmul(a, b, c, g.alpha, g.beta);
+    if (mm.reference) return false;
+    execute(mm, a, g.A, b, g.B, c, g.C);
+    return true;
   }
 
+  // bf16 batched GEMM: C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b]. The operands are converted
+  // densely in their stored layout (once when broadcast) and a transpose is left to the
+  // descriptor's strides. A batch accumulating into one C (stride_c 0, beta 1) becomes a single
+  // GEMM over K·batch: [op(A[0]) … op(A[n−1])] · [op(B[0]); …; op(B[n−1])].
   void gemm_bf16(GemmArgs g) {
     const bool reduce = g.batch > 1 && g.stride_c == 0;
     PONDER_CHECK(!reduce || g.beta == 1.0f,
@@ -231,7 +228,7 @@ struct CpuOps::Dnnl {
     const dnnl::memory::desc b = dense_bf16(reduce ? 1 : bb, g.K, g.N, g.trans_b);
     const int64_t stride_c = g.batch == 1 ? g.M * g.ldc : g.stride_c;
     const dnnl::memory::desc c({g.batch, g.M, g.N}, dt::f32, {stride_c, g.ldc, 1});
-    execute(*matmul(a, b, c, g.alpha, g.beta, false), a, A16, b, B16, c, g.C);
+    execute(matmul(a, b, c, g.alpha, g.beta), a, A16, b, B16, c, g.C);
   }
 };
 
