@@ -123,8 +123,10 @@ for kind in ("train_step", "eval_step"):
         summary.setdefault(c, {})[kind] = {
             "seconds": {"%s %s" % em: v for em, v in s.items()},
             "ratios": {"torch %s / ponder %s" % (t[1], p[1]): v for (t, p), v in ratios.items()}}
-json.dump({"rounds": rounds, "fp32_peak_gflops": peaks, "cases": summary},
+# Whether the CPU has AMX decides which of ponder's precisions is the faster (docs/PERF.md v0.8).
+isa = load("%s/round1/ponder-fp32-%s.json" % (out, cases[0])).get("cpu_isa", "unknown")
+json.dump({"rounds": rounds, "cpu_isa": isa, "fp32_peak_gflops": peaks, "cases": summary},
           open(out + "/summary.json", "w"), indent=1)
-print("fp32 peak (FMA loop) over the run: %.0f-%.0f GFLOP/s; every run and summary.json in %s"
-      % (min(peaks), max(peaks), out))
+print("oneDNN ISA %s; fp32 peak (FMA loop) over the run: %.0f-%.0f GFLOP/s; every run and "
+      "summary.json in %s" % (isa, min(peaks), max(peaks), out))
 EOF

@@ -1,4 +1,5 @@
-// `ponder bench` through the CLI: a case runs and reports consistent numbers, its op profile
+// `ponder bench` through the CLI: a case runs and reports consistent numbers (and the CPU's
+// matmul ISA, with a note where bf16 lacks AMX), its op profile
 // accounts for every GEMM, unknown cases are refused naming the known ones, and the PyTorch side
 // (tools/reference/bench.py) times the cases that `ponder bench --json` describes.
 #include <gtest/gtest.h>
@@ -27,6 +28,12 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
     EXPECT_NE(r.output.find("sudoku-cpu"), std::string::npos) << r.output;
     const auto j = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
     EXPECT_EQ(j.at("matmul"), m);
+    EXPECT_EQ(j.at("cpu_isa"), cpu_matmul_isa());
+    EXPECT_NE(r.output.find(std::string("oneDNN ISA ") + cpu_matmul_isa()), std::string::npos);
+    // bf16 without AMX is slower than fp32, and the user is told so.
+    EXPECT_EQ(r.output.find("bf16 GEMMs run slower") != std::string::npos,
+              std::string(m) == "bf16" && !cpu_has_amx())
+        << r.output;
     EXPECT_GT(j.at("fp32_peak_flops").get<double>(), 1e9);
     ASSERT_EQ(j.at("cases").size(), 1u);
     const auto& c = j.at("cases")[0];
@@ -176,6 +183,7 @@ TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
   };
   const auto j = nlohmann::json::parse(std::ifstream(dir + "/summary.json"));
   EXPECT_EQ(j.at("rounds"), 2);
+  EXPECT_EQ(j.at("cpu_isa"), cpu_matmul_isa());
   for (const char* kind : {"train_step", "eval_step"}) {
     const auto& k = j.at("cases").at("sudoku-cpu").at(kind);
     using Names = std::initializer_list<std::pair<const char*, const char*>>;

@@ -88,11 +88,14 @@ void run(const Options& o) {
     peak = measure_fp32_peak(o.peak_seconds);
     peak_source = "fp32 FMA loop on every thread";
   }
-  std::printf("device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s\n",
-              gpu ? "cuda" : "cpu", threads, matmul, peak_source.c_str(), peak * 1e-9);
+  // Whether bf16 GEMMs have AMX decides which precision is faster on a CPU (docs/PERF.md v0.8).
+  const std::string where = gpu ? "cuda" : std::string("cpu (oneDNN ISA ") + cpu_matmul_isa() + ")";
+  std::printf("device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s\n", where.c_str(),
+              threads, matmul, peak_source.c_str(), peak * 1e-9);
   std::printf("%-18s %5s %10s %10s %8s %6s %10s %8s %9s %10s\n", "case", "batch", "train med",
               "train min", "GFLOP/s", "peak", "eval step", "GFLOP/s", "puzzles/s", "peak RSS");
   nlohmann::json out = {{"device", gpu ? "cuda" : "cpu"},
+                        {"cpu_isa", gpu ? "" : cpu_matmul_isa()},
                         {"threads", threads},
                         {"matmul", matmul},
                         {gpu ? "gemm_peak_flops" : "fp32_peak_flops", peak},

@@ -54,6 +54,12 @@ int main(int argc, char** argv) {
     ponder::cli::g_matmul =
         matmul == "bf16" ? ponder::MatmulPrecision::BF16 : ponder::MatmulPrecision::F32;
     ponder::cli::g_device = device == "cuda" ? ponder::Device::Cuda : ponder::Device::Cpu;
+    if (matmul == "bf16" && device == "cpu" && !ponder::cpu_has_amx() && comm.rank() == 0)
+      std::fprintf(
+          stderr,
+          "ponder: note: this CPU has no AMX (oneDNN ISA %s): bf16 GEMMs run slower "
+          "than fp32 ones here (training steps measured 1.5-1.8x slower; docs/PERF.md v0.8)\n",
+          ponder::cpu_matmul_isa());
   });
   ponder::cli::add_step_command(app);
   ponder::cli::add_init_command(app);

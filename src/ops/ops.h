@@ -160,6 +160,12 @@ const char* matmul_precision_name(MatmulPrecision p);
 // The CPU backend (oneDNN + OpenMP), created once per process.
 std::unique_ptr<Ops> make_cpu_ops(MatmulPrecision precision = MatmulPrecision::F32);
 
+// The widest instruction set oneDNN's CPU kernels use here ("avx512_core_amx", …), and whether it
+// has AMX, without which bf16 GEMMs run on AVX512-BF16 and measured slower than fp32 ones
+// (docs/PERF.md v0.8).
+const char* cpu_matmul_isa();
+bool cpu_has_amx();
+
 // Where the ops run: the CPU, or one CUDA GPU (src/ops/cuda/, built when the CUDA toolkit is
 // found at build time).
 enum class Device { Cpu, Cuda };

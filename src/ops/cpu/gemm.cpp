@@ -28,6 +28,36 @@ const char* matmul_precision_name(MatmulPrecision p) {
   return p == MatmulPrecision::BF16 ? "bf16" : "fp32";
 }
 
+const char* cpu_matmul_isa() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::avx512_core_amx:
+      return "avx512_core_amx";
+    case isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case isa::avx512_core:
+      return "avx512_core";
+    case isa::avx2_vnni:
+      return "avx2_vnni";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx:
+      return "avx";
+    case isa::sse41:
+      return "sse41";
+    default:
+      return "other";
+  }
+}
+
+// oneDNN's ISA values nest as bit sets, so later AMX variants contain these bits.
+bool cpu_has_amx() {
+  const auto amx = unsigned(dnnl::cpu_isa::avx512_core_amx);
+  return (unsigned(dnnl::get_effective_cpu_isa()) & amx) == amx;
+}
+
 namespace {
 enum class Role : int { Forward, BackwardInput };
 using tag = dnnl::memory::format_tag;
