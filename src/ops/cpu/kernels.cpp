@@ -303,15 +303,15 @@ void CpuOps::embed_backward(float* dtable, float* dprefix, float* dpos, const fl
 void CpuOps::adam_atan2(float* p, const float* g, float* m, float* v, size_t n, float step_size,
                         float wd_alpha, float one_minus_beta1, float one_minus_beta2,
                         float bc2_sqrt) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) {
-    float param = p[i] * wd_alpha;
+    const float param = p[i] * wd_alpha;
     // lerp as the reference kernel writes it: fma(t, v1, fma(-t, v0, v0))
     const float mi = std::fma(one_minus_beta1, g[i], std::fma(-one_minus_beta1, m[i], m[i]));
     const float vi =
         std::fma(one_minus_beta2, g[i] * g[i], std::fma(-one_minus_beta2, v[i], v[i]));
-    param -= step_size * std::atan2(mi, std::sqrt(vi) / bc2_sqrt);
-    p[i] = param;
+    // The reference kernel's param -= step_size·atan2(…), which nvcc contracts into an FMA.
+    p[i] = std::fma(-step_size, vatan2(mi, std::sqrt(vi) / bc2_sqrt), param);
     m[i] = mi;
     v[i] = vi;
   }

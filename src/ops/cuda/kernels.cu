@@ -293,7 +293,8 @@ void CudaOps::adam_atan2(float* p, const float* g, float* m, float* v, size_t n,
         const float gi = g[i];
         const float mi = fmaf(one_minus_beta1, gi, fmaf(-one_minus_beta1, m[i], m[i]));
         const float vi = fmaf(one_minus_beta2, gi * gi, fmaf(-one_minus_beta2, v[i], v[i]));
-        p[i] = p[i] * wd_alpha - step_size * atan2f(mi, sqrtf(vi) / bc2_sqrt);
+        // The reference kernel's param -= step_size·atan2(…), contracted into an FMA.
+        p[i] = fmaf(-step_size, atan2f(mi, sqrtf(vi) / bc2_sqrt), p[i] * wd_alpha);
         m[i] = mi;
         v[i] = vi;
       },
