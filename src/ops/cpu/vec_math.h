@@ -35,10 +35,10 @@ inline float vexp(float x) {
 inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
 
 // atan2(y, x) with IEEE's signed zeros, infinities and NaNs: t = min/max of |y|, |x| in [0, 1],
-// atan t = t·P(t²) with P of degree 9 (a near-minimax fit of atan(√z)/√z on [0, 1], 2.4e-9
-// relative), then the octant: π/2 − a where |y| > |x|, π − a where x < 0 (π/2 and π in two
-// parts), and the sign of y. Within 2 ulp of atan2 (tests/vec_math_test.cpp; glibc's atan2f is
-// within 1.5). Comparisons are written so that a NaN falls through them to the result.
+// atan t = t·P(t²) with P of degree 9 (a near-minimax fit of atan(√z)/√z on [0, 1], 1e-8
+// relative with its coefficients in float), then the octant and the sign of y. Within 2 ulp of
+// atan2 (tests/vec_math_test.cpp; glibc's atan2f is within 1.5). Comparisons are written so that
+// a NaN falls through them to the result.
 inline float vatan2(float y, float x) {
   const uint32_t sign = 0x80000000u;
   const float a = std::fabs(y), b = std::fabs(x);
@@ -57,10 +57,13 @@ inline float vatan2(float y, float x) {
   p = std::fma(p, z, -1.4261933093e-01f);
   p = std::fma(p, z, 1.9998266040e-01f);
   p = std::fma(p, z, -3.3333283642e-01f);
-  float r = std::fma(p * z, t, t);
-  // π/2 = 1.5707963705062866 − 4.371139000186243e-8, π = 3.1415927410125732 − 8.742278000372485e-8
-  r = swap ? (-4.371139e-8f - r) + 1.5707963705062866f : r;
-  r = (std::bit_cast<uint32_t>(x) & sign) ? (-8.742278e-8f - r) + 3.1415927410125732f : r;
+  const float at = std::fma(p * z, t, t);
+  // The octant: atan t, π/2 − atan t, π − atan t or π/2 + atan t, with π/2 = 1.5707963705062866
+  // − 4.371139e-8 and π = 3.1415927410125732 − 8.742278e-8, the low part added first.
+  const bool negative_x = std::bit_cast<uint32_t>(x) & sign;
+  const float hi = swap ? 1.5707963705062866f : (negative_x ? 3.1415927410125732f : 0.0f);
+  const float lo = swap ? -4.371139e-8f : (negative_x ? -8.742278e-8f : 0.0f);
+  const float r = (lo + (swap != negative_x ? -at : at)) + hi;
   return std::bit_cast<float>(std::bit_cast<uint32_t>(r) | (std::bit_cast<uint32_t>(y) & sign));
 }
 
