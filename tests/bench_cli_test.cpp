@@ -1,7 +1,7 @@
 // `ponder bench` through the CLI: a case runs and reports consistent numbers (and the CPU's
-// matmul ISA, with a note where bf16 lacks AMX), its op profile
-// accounts for every GEMM, unknown cases are refused naming the known ones, and the PyTorch side
-// (tools/reference/bench.py) times the cases that `ponder bench --json` describes.
+// matmul ISA, with a note where bf16 lacks AMX), its op profile accounts for every GEMM, unknown
+// cases are refused naming the known ones, and the PyTorch side (tools/reference/bench.py) times
+// the cases that `ponder bench --json` describes.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
