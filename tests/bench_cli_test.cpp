@@ -44,6 +44,10 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
     const double med = c.at("train_step").at("median_s"), lo = c.at("train_step").at("min_s");
     EXPECT_GT(lo, 0);
     EXPECT_GE(med, lo);
+    // The fastest step's fraction of the peak, against the median's.
+    EXPECT_NEAR(c.at("train_best_fraction_of_peak").get<double>() /
+                    c.at("train_fraction_of_peak").get<double>(),
+                med / lo, 1e-9);
     // A training step does the evaluation step's forward and more.
     EXPECT_GT(c.at("train_step_flops").get<double>(), c.at("eval_step_flops").get<double>());
     EXPECT_GT(c.at("peak_rss_bytes").get<double>(), 1e6);
