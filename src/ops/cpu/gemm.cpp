@@ -218,10 +218,11 @@ struct CpuOps::Dnnl {
     stream.wait();
   }
 
-  // An fp32 GEMM of one product as a oneDNN matmul (its brgemm kernels), which measured 13–45%
-  // faster than dnnl_sgemm on the linear layers' weight gradients, whose A is transposed
-  // (docs/PERF.md v0.7); false where oneDNN has no optimised matmul for the layout. Only those
-  // use it: other GEMMs are batches of products that must round alike whatever the batch size.
+  // An fp32 GEMM as oneDNN matmuls (its brgemm kernels), one product after another; false where
+  // oneDNN has no optimised matmul for the layout. Measured faster than dnnl_sgemm on the linear
+  // layers' weight gradients, whose A is transposed (13–45%, docs/PERF.md v0.7), and on MLP-t's,
+  // batches accumulating into one C (~15%, v0.11). Only those use it: a batch of distinct
+  // products runs whole products on each thread (CpuOps::gemm), where dnnl_sgemm is faster.
   bool gemm_f32(const GemmArgs& g) {
     PONDER_CHECK(!g.a_bf16 && !g.b_bf16, "internal: bf16 operands in fp32 GEMMs");
     const auto a =
@@ -231,7 +232,8 @@ struct CpuOps::Dnnl {
     const dnnl::memory::desc c({1, g.M, g.N}, dt::f32, {g.M * g.ldc, g.ldc, 1});
     const Matmul& mm = matmul(a, b, c, g.alpha, g.beta);
     if (mm.reference) return false;
-    execute(mm, a, g.A, b, g.B, c, g.C);
+    for (int64_t i = 0; i < g.batch; ++i)
+      execute(mm, a, g.A + i * g.stride_a, b, g.B + i * g.stride_b, c, g.C + i * g.stride_c);
     return true;
   }
 
@@ -273,6 +275,7 @@ void CpuOps::gemm(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
   PONDER_CHECK(dnnl_->bf16() || (!g.a_bf16 && !g.b_bf16), "internal: bf16 operands in fp32 GEMMs");
   if (dnnl_->bf16() && g.K > 0) return dnnl_->gemm_bf16(g);
+  if (g.batch > 1 && g.stride_c == 0 && g.K > 0 && dnnl_->gemm_f32(g)) return;
   auto product = [&g](int64_t b) {
     return dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K, g.alpha,
                       g.A + b * g.stride_a, g.lda, g.B + b * g.stride_b, g.ldb, g.beta,
