@@ -1,8 +1,9 @@
 // GEMMs on the CPU. Linear layers run as oneDNN matmuls whose weights are reordered once into
 // the layout the kernel prefers ("pre-packed"), which measured 5–20% faster than plain-layout
 // weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). Packed copies are
-// refreshed lazily after weights_changed(). In fp32 their weight gradients are oneDNN matmuls too,
-// and every other GEMM goes through dnnl_sgemm.
+// refreshed lazily after weights_changed(). In fp32 their weight gradients, and batches of products
+// summed into one C (MLP-t's weight gradients), are oneDNN matmuls too; every other GEMM goes
+// through dnnl_sgemm.
 //
 // In bf16 (MatmulPrecision::BF16) the activations are rounded into bf16 staging buffers, the
 // packed weights are bf16, and every GEMM — linear layers, their weight gradients, the batched
