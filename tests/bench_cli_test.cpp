@@ -21,21 +21,30 @@
 namespace ponder {
 namespace {
 
+// `ponder bench <args>` with a short peak measurement and its JSON in `dir`/b.json: its output,
+// and the JSON (null if it failed).
+std::pair<std::string, nlohmann::json> run_bench(const std::string& args, const std::string& dir) {
+  auto r = test::run_ponder("bench --peak-seconds 0.05 " + args + " --json " + dir + "/b.json");
+  EXPECT_EQ(r.status, 0) << r.output;
+  nlohmann::json j;
+  if (r.status == 0) j = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
+  return {r.output, j};
+}
+
 TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
   const std::string dir = test::temp_dir();
   for (const char* m : {"fp32", "bf16"}) {
-    auto r = test::run_ponder(std::string("bench --case sudoku-cpu --repeats 2 --warmup 0 ") +
-                              "--peak-seconds 0.05 --matmul " + m + " --json " + dir + "/b.json");
-    ASSERT_EQ(r.status, 0) << r.output;
-    EXPECT_NE(r.output.find("sudoku-cpu"), std::string::npos) << r.output;
-    const auto j = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
+    const auto [output, j] =
+        run_bench(std::string("--case sudoku-cpu --repeats 2 --warmup 0 --matmul ") + m, dir);
+    ASSERT_FALSE(j.is_null()) << output;
+    EXPECT_NE(output.find("sudoku-cpu"), std::string::npos) << output;
     EXPECT_EQ(j.at("matmul"), m);
     EXPECT_EQ(j.at("cpu_isa"), cpu_matmul_isa());
-    EXPECT_NE(r.output.find(std::string("oneDNN ISA ") + cpu_matmul_isa()), std::string::npos);
+    EXPECT_NE(output.find(std::string("oneDNN ISA ") + cpu_matmul_isa()), std::string::npos);
     // bf16 without AMX is slower than fp32, and the user is told so.
-    EXPECT_EQ(r.output.find("bf16 GEMMs run slower") != std::string::npos,
+    EXPECT_EQ(output.find("bf16 GEMMs run slower") != std::string::npos,
               std::string(m) == "bf16" && !cpu_has_amx())
-        << r.output;
+        << output;
     // The peak is read before the case and after it, and the case is held against the higher.
     const auto readings = j.at("peak_readings_flops").get<std::vector<double>>();
     ASSERT_EQ(readings.size(), 2u);
@@ -72,13 +81,9 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
 // `ponder bench --case sudoku-cpu <args>`: its output, and the case's JSON (null if it failed).
 std::pair<std::string, nlohmann::json> bench_sudoku_cpu(const std::string& args) {
   const std::string dir = test::temp_dir();
-  auto r = test::run_ponder("bench --case sudoku-cpu --peak-seconds 0.05 " + args + " --json " +
-                            dir + "/b.json");
-  EXPECT_EQ(r.status, 0) << r.output;
-  nlohmann::json c;
-  if (r.status == 0) c = nlohmann::json::parse(std::ifstream(dir + "/b.json")).at("cases")[0];
+  const auto [output, j] = run_bench("--case sudoku-cpu " + args, dir);
   std::filesystem::remove_all(dir);
-  return {r.output, c};
+  return {output, j.is_null() ? j : j.at("cases")[0]};
 }
 
 TEST(BenchCli, batch_sets_every_cases_batch) {
@@ -93,12 +98,9 @@ TEST(BenchCli, batch_sets_every_cases_batch) {
 // case is held against the highest reading up to the one taken right after it.
 TEST(BenchCli, each_case_is_held_against_the_highest_peak_reading_so_far) {
   const std::string dir = test::temp_dir();
-  auto r = test::run_ponder(
-      "bench --case sudoku-cpu --case trm_mlp_sudoku --batch 2 --repeats 1 --warmup 0 "
-      "--peak-seconds 0.05 --json " +
-      dir + "/b.json");
-  ASSERT_EQ(r.status, 0) << r.output;
-  const auto j = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
+  const auto [output, j] =
+      run_bench("--case sudoku-cpu --case trm_mlp_sudoku --batch 2 --repeats 1 --warmup 0", dir);
+  ASSERT_FALSE(j.is_null()) << output;
   const auto readings = j.at("peak_readings_flops").get<std::vector<double>>();
   ASSERT_EQ(readings.size(), 3u);
   ASSERT_EQ(j.at("cases").size(), 2u);
@@ -108,8 +110,7 @@ TEST(BenchCli, each_case_is_held_against_the_highest_peak_reading_so_far) {
   EXPECT_EQ(j.at("fp32_peak_flops").get<double>(),
             *std::max_element(readings.begin(), readings.end()));
   const auto [low, high] = std::minmax_element(readings.begin(), readings.end());
-  EXPECT_EQ(r.output.find("peak readings ranged") != std::string::npos, *low < 0.9 * *high)
-      << r.output;
+  EXPECT_EQ(output.find("peak readings ranged") != std::string::npos, *low < 0.9 * *high) << output;
   std::filesystem::remove_all(dir);
 }
 
@@ -170,11 +171,8 @@ TEST(BenchCli, the_pytorch_reference_times_the_cases_ponder_describes) {
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "PyTorch (python3-torch) is not installed";
   const std::string dir = test::temp_dir();
-  auto r = test::run_ponder(
-      "bench --case sudoku-cpu --repeats 1 --warmup 0 --peak-seconds 0.05 "
-      "--json " +
-      dir + "/b.json");
-  ASSERT_EQ(r.status, 0) << r.output;
+  const auto [output, j] = run_bench("--case sudoku-cpu --repeats 1 --warmup 0", dir);
+  ASSERT_FALSE(j.is_null()) << output;
   const std::string cmd =
       "/usr/bin/python3 " + test::source_path("tools/reference/bench.py") + " --cases " + dir +
       "/b.json --repeats 1 --warmup 0 --dtype bfloat16 --json " + dir + "/t.json >/dev/null 2>&1";
