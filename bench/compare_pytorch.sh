@@ -81,8 +81,9 @@ for round in $(seq 1 "$ROUNDS"); do
   for c in "${CASES[@]}"; do
     for m in fp32 bf16; do
       echo "-- round $round, $c: ponder $m"
+      # The case's row and any note after it, without the two header lines.
       "$BUILD/ponder" bench --matmul "$m" --case "$c" --repeats "$REPEATS" --warmup "$WARMUP" \
-        --json "$dir/ponder-$m-$c.json" | tail -n 1
+        --json "$dir/ponder-$m-$c.json" | tail -n +3
     done
     for dt in $DTYPES; do
       echo "-- round $round, $c: PyTorch $dt"

@@ -206,8 +206,12 @@ TEST(BenchCli, Live_compare_pytorch_takes_turns_and_gives_per_round_ratios) {
   // The engines take turns, round by round.
   std::istringstream log(test::read_file(dir + "/log.txt"));
   std::string order;
-  for (std::string line; std::getline(log, line);)
+  int rows = 0;  // ponder's result line of each run (it ends in the peak RSS), whatever follows it
+  for (std::string line; std::getline(log, line);) {
     if (line.rfind("-- round ", 0) == 0) order += line + "\n";
+    if (line.rfind("sudoku-cpu ", 0) == 0 && line.ends_with("MB")) ++rows;
+  }
+  EXPECT_EQ(rows, 4);
   EXPECT_EQ(order,
             "-- round 1, sudoku-cpu: ponder fp32\n-- round 1, sudoku-cpu: ponder bf16\n"
             "-- round 1, sudoku-cpu: PyTorch bfloat16\n-- round 2, sudoku-cpu: ponder fp32\n"
