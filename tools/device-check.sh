@@ -88,7 +88,6 @@ for part in ("sudoku", "30x30"):
         j = load("ponder-%s-%s.json" % (m, part))
         for c in (j or {}).get("cases", []):
             rows.setdefault(c["name"], {"batch": c["batch"]})[m] = c
-            rows[c["name"]]["peak_" + m] = j.get("gemm_peak_flops")
     t = load("torch-bf16-%s.json" % part)
     for r in (t or {}).get("results", []):
         torch_t[r["name"]] = r["train_step"]["median_s"]

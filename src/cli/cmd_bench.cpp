@@ -79,28 +79,24 @@ void run(const Options& o) {
   const char* matmul = matmul_precision_name(matmul_precision());
   // The peak each step is held against: the CPU's fp32 FMA rate, or the GPU's own GEMM rate at
   // the chosen precision. It is read before the first case and after every case, and each case
-  // is held against the highest reading so far: another tenant can take a whole core for a
-  // moment, and a reading taken then is half the machine (docs/PERF.md v0.11), while nothing
-  // makes a reading too high.
+  // is held against the highest reading so far (PeakReadings).
   const std::string peak_source = gpu ? std::string("cuBLAS 8192³ GEMM, ") + matmul
                                       : std::string("fp32 FMA loop on every thread");
-  std::vector<double> readings;
+  PeakReadings peak;
   const auto read_peak = [&] {
-    readings.push_back(gpu ? measure_gemm_peak(*make_backend(), 8192, 5)
-                           : measure_fp32_peak(o.peak_seconds));
-    return *std::max_element(readings.begin(), readings.end());
+    peak.add(gpu ? measure_gemm_peak(*make_backend(), 8192, 5) : measure_fp32_peak(o.peak_seconds));
   };
-  double peak = read_peak();
+  read_peak();
   // Whether bf16 GEMMs have AMX decides which precision is faster on a CPU (docs/PERF.md v0.8).
   const std::string where = gpu ? "cuda" : std::string("cpu (oneDNN ISA ") + cpu_matmul_isa() + ")";
   std::printf(
       "device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s, read again "
       "after each case\n",
-      where.c_str(), threads, matmul, peak_source.c_str(), peak * 1e-9);
+      where.c_str(), threads, matmul, peak_source.c_str(), peak.highest() * 1e-9);
   // "peak" holds the median step against the peak, "best" the fastest one: other tenants of a
   // shared machine only ever slow a step, and they slow the GEMMs (through the caches they share)
   // more than the FMA loop, so the fastest step is the closer reading of what the code achieves
-  // (docs/PERF.md v0.10).
+  // (docs/PERF.md v0.10). bench/compare_pytorch.sh skips these two header lines.
   std::printf("%-18s %5s %10s %10s %8s %6s %6s %10s %8s %9s %10s\n", "case", "batch", "train med",
               "train min", "GFLOP/s", "peak", "best", "eval step", "GFLOP/s", "puzzles/s",
               "peak RSS");
@@ -114,13 +110,14 @@ void run(const Options& o) {
                         {"cases", nlohmann::json::array()}};
   for (const BenchCase& c : cases) {
     const BenchResult r = run_bench_case(c, o.warmup, o.repeats, make_backend, o.profile);
-    peak = read_peak();
+    read_peak();
+    const double held = peak.highest();
     const double train_rate = r.train_flops / r.train_step.median();
     const double best_rate = r.train_flops / r.train_step.min();
     const double eval_rate = r.eval_flops / r.eval_step.median();
     std::printf("%-18s %5lld %9.3fs %9.3fs %8.1f %5.1f%% %5.1f%% %9.3fs %8.1f %9.1f %8.0fMB\n",
                 c.name.c_str(), (long long)c.batch, r.train_step.median(), r.train_step.min(),
-                train_rate * 1e-9, 100 * train_rate / peak, 100 * best_rate / peak,
+                train_rate * 1e-9, 100 * train_rate / held, 100 * best_rate / held,
                 r.eval_step.median(), eval_rate * 1e-9, r.puzzles_per_second(),
                 r.peak_rss_bytes / 1e6);
     if (o.profile) print_profile(r.train_profile);
@@ -136,24 +133,24 @@ void run(const Options& o) {
                             {"eval_step", timing_json(r.eval_step)},
                             {"train_step_flops", r.train_flops},
                             {"eval_step_flops", r.eval_flops},
-                            {"peak_flops", peak},
-                            {"train_fraction_of_peak", train_rate / peak},
-                            {"train_best_fraction_of_peak", best_rate / peak},
-                            {"eval_fraction_of_peak", eval_rate / peak},
+                            {"peak_flops", held},
+                            {"train_fraction_of_peak", train_rate / held},
+                            {"train_best_fraction_of_peak", best_rate / held},
+                            {"eval_fraction_of_peak", eval_rate / held},
                             {"peak_rss_bytes", r.peak_rss_bytes},
                             {"inference_steps", r.halt_max_steps},
                             {"inference_puzzles_per_s", r.puzzles_per_second()},
                             {"train_profile", profile}});
   }
-  // The run's highest reading; the spread of the readings says how busy the machine was.
-  const auto [low, high] = std::minmax_element(readings.begin(), readings.end());
-  if (*low < 0.9 * *high)
-    std::printf(
-        "peak readings ranged %.1f-%.1f GFLOP/s: other work took this machine's cores "
-        "during the run; its step times may be slower than on a quiet machine\n",
-        *low * 1e-9, *high * 1e-9);
-  out[gpu ? "gemm_peak_flops" : "fp32_peak_flops"] = *high;
-  out["peak_readings_flops"] = readings;
+  // The last line gives the peak the run ended with, and how far the readings spread.
+  const auto [low, high] = std::minmax_element(peak.all().begin(), peak.all().end());
+  std::printf("peak readings %.1f-%.1f GFLOP/s%s\n", *low * 1e-9, *high * 1e-9,
+              !peak.spread_wide() ? ""
+              : gpu               ? ": the GPU was busy or its clocks changed during the run"
+                    : ": other work took this machine's cores during the run, so its step times "
+                      "may be slower than on a quiet machine");
+  out[gpu ? "gemm_peak_flops" : "fp32_peak_flops"] = peak.highest();
+  out["peak_readings_flops"] = peak.all();
   if (!o.json.empty()) {
     const std::string text = out.dump(1) + "\n";
     write_file_atomic(o.json, {{text.data(), text.size()}});

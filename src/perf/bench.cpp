@@ -157,6 +157,14 @@ double measure_fp32_peak(double seconds) {
   return best;
 }
 
+double PeakReadings::highest() const {
+  return all_.empty() ? 0 : *std::max_element(all_.begin(), all_.end());
+}
+
+bool PeakReadings::spread_wide() const {
+  return !all_.empty() && *std::min_element(all_.begin(), all_.end()) < 0.9 * highest();
+}
+
 double Timing::median() const {
   std::vector<double> s = runs;
   std::sort(s.begin(), s.end());

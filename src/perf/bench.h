@@ -32,6 +32,21 @@ double measure_fp32_peak(double seconds);
 // `rounds`: a GPU's attainable matrix peak (tensor cores in bf16).
 double measure_gemm_peak(Ops& ops, int64_t n, int rounds);
 
+// The readings of the peak taken during one bench run. Another tenant can take a core for a
+// moment, and a reading taken then is half the machine's (docs/PERF.md v0.11), while nothing makes
+// a reading too high: a step is held against the highest reading so far.
+class PeakReadings {
+ public:
+  void add(double flops) { all_.push_back(flops); }
+  const std::vector<double>& all() const { return all_; }
+  double highest() const;  // 0 before the first reading
+  // The readings differ by more than 10%: the machine was busy during the run.
+  bool spread_wide() const;
+
+ private:
+  std::vector<double> all_;
+};
+
 struct Timing {
   std::vector<double> runs;  // seconds
   double median() const;
