@@ -102,10 +102,12 @@ TEST(PeakReadings, hold_steps_against_the_highest_reading_so_far) {
   PeakReadings p;
   EXPECT_EQ(p.highest(), 0);
   EXPECT_FALSE(p.spread_wide());
+  EXPECT_EQ(p.lowest(), 0);
   p.add(300e9);
   EXPECT_EQ(p.highest(), 300e9);
   p.add(280e9);  // within 10%
   EXPECT_EQ(p.highest(), 300e9);
+  EXPECT_EQ(p.lowest(), 280e9);
   EXPECT_FALSE(p.spread_wide());
   p.add(186e9);  // a core taken away
   EXPECT_EQ(p.highest(), 300e9);

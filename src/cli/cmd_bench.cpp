@@ -143,12 +143,11 @@ void run(const Options& o) {
                             {"train_profile", profile}});
   }
   // The last line gives the peak the run ended with, and how far the readings spread.
-  const auto [low, high] = std::minmax_element(peak.all().begin(), peak.all().end());
-  std::printf("peak readings %.1f-%.1f GFLOP/s%s\n", *low * 1e-9, *high * 1e-9,
-              !peak.spread_wide() ? ""
-              : gpu               ? ": the GPU was busy or its clocks changed during the run"
-                    : ": other work took this machine's cores during the run, so its step times "
-                      "may be slower than on a quiet machine");
+  const char* why = gpu ? ": the GPU was busy or its clocks changed during the run"
+                        : ": other work took this machine's cores during the run, so its step "
+                          "times may be slower than on a quiet machine";
+  std::printf("peak readings %.1f-%.1f GFLOP/s%s\n", peak.lowest() * 1e-9, peak.highest() * 1e-9,
+              peak.spread_wide() ? why : "");
   out[gpu ? "gemm_peak_flops" : "fp32_peak_flops"] = peak.highest();
   out["peak_readings_flops"] = peak.all();
   if (!o.json.empty()) {

@@ -161,8 +161,12 @@ double PeakReadings::highest() const {
   return all_.empty() ? 0 : *std::max_element(all_.begin(), all_.end());
 }
 
+double PeakReadings::lowest() const {
+  return all_.empty() ? 0 : *std::min_element(all_.begin(), all_.end());
+}
+
 bool PeakReadings::spread_wide() const {
-  return !all_.empty() && *std::min_element(all_.begin(), all_.end()) < 0.9 * highest();
+  return lowest() < 0.9 * highest();
 }
 
 double Timing::median() const {

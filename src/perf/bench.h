@@ -40,6 +40,7 @@ class PeakReadings {
   void add(double flops) { all_.push_back(flops); }
   const std::vector<double>& all() const { return all_; }
   double highest() const;  // 0 before the first reading
+  double lowest() const;   // 0 before the first reading
   // The readings differ by more than 10%: the machine was busy during the run.
   bool spread_wide() const;
 
