@@ -87,8 +87,17 @@ void run(const Options& o) {
     peak.add(gpu ? measure_gemm_peak(*make_backend(), 8192, 5) : measure_fp32_peak(o.peak_seconds));
   };
   read_peak();
-  // Whether bf16 GEMMs have AMX decides which precision is faster on a CPU (docs/PERF.md v0.8).
-  const std::string where = gpu ? "cuda" : std::string("cpu (oneDNN ISA ") + cpu_matmul_isa() + ")";
+  // Which precision is faster on a CPU: bf16 where it has AMX, or where its bf16 dot products
+  // outrun its FMAs (docs/PERF.md v0.8, v0.13).
+  std::string where = "cuda";
+  double bf16_dot_peak = 0;
+  if (!gpu) {
+    where = std::string("cpu (oneDNN ISA ") + cpu_matmul_isa() + ")";
+    bf16_dot_peak = measure_bf16_dot_peak(o.peak_seconds);
+    char dots[96];
+    std::snprintf(dots, sizeof dots, ", bf16 dot products %.1f GFLOP/s", bf16_dot_peak * 1e-9);
+    if (bf16_dot_peak > 0) where += dots;
+  }
   std::printf(
       "device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s, read again "
       "after each case\n",
@@ -102,6 +111,7 @@ void run(const Options& o) {
               "peak RSS");
   nlohmann::json out = {{"device", gpu ? "cuda" : "cpu"},
                         {"cpu_isa", gpu ? "" : cpu_matmul_isa()},
+                        {"bf16_dot_peak_flops", bf16_dot_peak},
                         {"threads", threads},
                         {"matmul", matmul},
                         {"peak_source", peak_source},

@@ -161,8 +161,8 @@ const char* matmul_precision_name(MatmulPrecision p);
 std::unique_ptr<Ops> make_cpu_ops(MatmulPrecision precision = MatmulPrecision::F32);
 
 // The widest instruction set oneDNN's CPU kernels use here ("avx512_core_amx", …), and whether it
-// has AMX, without which bf16 GEMMs run on AVX512-BF16 and measured slower than fp32 ones
-// (docs/PERF.md v0.8).
+// has AMX, without which bf16 GEMMs run on AVX512-BF16: slower than fp32 ones where its dot
+// products run at the FMA rate, faster where they run at twice it (perf/peak.h).
 const char* cpu_matmul_isa();
 bool cpu_has_amx();
 

@@ -1,11 +1,9 @@
 #include "perf/bench.h"
 
-#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -31,39 +29,6 @@ RunConfig with_data_fields(json j, int vocab, int seq_len, const std::string& na
   j["seq_len"] = seq_len;
   j["num_puzzle_identifiers"] = 1;
   return parse_run_config(j.dump(), "bench case " + name);
-}
-
-// Independent FMA chains, enough to cover the FMA latency on both FMA ports, in the widest
-// vectors the build targets. GNU C++ contracts a·b + c into one FMA instruction.
-constexpr int kChains = 16;
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-#elif defined(__AVX__)
-constexpr int kLanes = 8;
-#else
-constexpr int kLanes = 4;
-#endif
-typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
-constexpr double kFlopsPerIter = 2.0 * kChains * kLanes;
-
-float lane_sum(Vec a) {
-  float v[kLanes];
-  std::memcpy(v, &a, sizeof v);
-  float s = 0;
-  for (float x : v) s += x;
-  return s;
-}
-
-// The returned sum keeps the loop from being optimised away.
-float fma_loop(int64_t iters) {
-  Vec acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = Vec{} + float(i);
-  const Vec m = Vec{} + 0.9999999f, a = Vec{} + 1e-7f;
-  for (int64_t k = 0; k < iters; ++k)
-    for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * m + a;
-  float s = 0;
-  for (int i = 0; i < kChains; ++i) s += lane_sum(acc[i]);
-  return s;
 }
 
 double seconds_since(Clock::time_point t0) {
@@ -133,40 +98,6 @@ std::vector<BenchCase> standard_bench_cases() {
   const int64_t batch = cpu.train.global_batch_size.value_or(64);
   cases.push_back({"sudoku-cpu", std::move(cpu), batch});
   return cases;
-}
-
-double measure_fp32_peak(double seconds) {
-  int64_t iters = 1 << 16;
-  double best = 0;
-  volatile float sink = 0;
-  for (int round = 0; round < 4; ++round) {
-    float total = 0;
-    int threads = 1;
-    const auto t0 = Clock::now();
-#pragma omp parallel reduction(+ : total)
-    {
-#pragma omp single
-      threads = omp_get_num_threads();
-      total += fma_loop(iters);
-    }
-    const double dt = seconds_since(t0);
-    sink = sink + total;
-    best = std::max(best, double(threads) * double(iters) * kFlopsPerIter / dt);
-    if (round == 0) iters = std::max<int64_t>(iters, int64_t(double(iters) * seconds / dt));
-  }
-  return best;
-}
-
-double PeakReadings::highest() const {
-  return all_.empty() ? 0 : *std::max_element(all_.begin(), all_.end());
-}
-
-double PeakReadings::lowest() const {
-  return all_.empty() ? 0 : *std::min_element(all_.begin(), all_.end());
-}
-
-bool PeakReadings::spread_wide() const {
-  return lowest() < 0.9 * highest();
 }
 
 double Timing::median() const {

@@ -11,6 +11,7 @@
 
 #include "ops/ops.h"
 #include "perf/op_profile.h"
+#include "perf/peak.h"
 #include "train/run_config.h"
 
 namespace ponder {
@@ -25,28 +26,9 @@ struct BenchCase {
 // batch 16, and the `sudoku-cpu` preset at its batch.
 std::vector<BenchCase> standard_bench_cases();
 
-// fp32 FLOP/s of an FMA loop on every thread of the OpenMP team (the best of a few rounds of
-// about `seconds` each): the machine's attainable matmul peak.
-double measure_fp32_peak(double seconds);
 // FLOP/s of the backend's own GEMM on an n×n×n product at its matmul precision, the best of
 // `rounds`: a GPU's attainable matrix peak (tensor cores in bf16).
 double measure_gemm_peak(Ops& ops, int64_t n, int rounds);
-
-// The readings of the peak taken during one bench run. Another tenant can take a core for a
-// moment, and a reading taken then is half the machine's (docs/PERF.md v0.11), while nothing makes
-// a reading too high: a step is held against the highest reading so far.
-class PeakReadings {
- public:
-  void add(double flops) { all_.push_back(flops); }
-  const std::vector<double>& all() const { return all_; }
-  double highest() const;  // 0 before the first reading
-  double lowest() const;   // 0 before the first reading
-  // The readings differ by more than 10%: the machine was busy during the run.
-  bool spread_wide() const;
-
- private:
-  std::vector<double> all_;
-};
 
 struct Timing {
   std::vector<double> runs;  // seconds
