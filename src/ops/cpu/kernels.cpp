@@ -3,6 +3,7 @@
 // given thread count and (except for GEMMs) independent of it.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -183,36 +184,48 @@ Out stored(float v) {
     return v;
 }
 
+// SwiGLU's work items: runs of up to kSwigluBlock columns of one row, so that a few very wide
+// rows (MLP-t's no-grad passes: 3 puzzles of 1024·512 values on 2 threads) still split evenly.
+constexpr int64_t kSwigluBlock = 4096;
+
+template <class F>
+void for_row_blocks(int64_t rows, int64_t width, F f) {
+  const int64_t blocks = std::max<int64_t>(1, (width + kSwigluBlock - 1) / kSwigluBlock);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < rows * blocks; ++i) {
+    const int64_t r = i / blocks, j0 = (i % blocks) * kSwigluBlock;
+    f(r, j0, std::min(width, j0 + kSwigluBlock));
+  }
+}
+
 template <class Out>
 void swiglu_rows(Out* act, const float* gate_up, int64_t rows, int64_t width) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_row_blocks(rows, width, [&](int64_t r, int64_t j0, int64_t j1) {
     const float* g = gate_up + r * 2 * width;
     const float* u = g + width;
     Out* o = act + r * width;
 #pragma omp simd
-    for (int64_t j = 0; j < width; ++j) o[j] = stored<Out>(g[j] * vsigmoid(g[j]) * u[j]);
-  }
+    for (int64_t j = j0; j < j1; ++j) o[j] = stored<Out>(g[j] * vsigmoid(g[j]) * u[j]);
+  });
 }
 
 template <class Out>
 void swiglu_backward_rows(Out* dgate_up, const float* dact, const float* gate_up, int64_t rows,
                           int64_t width) {
   // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_row_blocks(rows, width, [&](int64_t r, int64_t j0, int64_t j1) {
     const float* g = gate_up + r * 2 * width;
     const float* u = g + width;
     const float* d = dact + r * width;
     Out* dg = dgate_up + r * 2 * width;
     Out* du = dg + width;
 #pragma omp simd
-    for (int64_t j = 0; j < width; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const float s = vsigmoid(g[j]);
       du[j] = stored<Out>(d[j] * g[j] * s);
       dg[j] = stored<Out>(d[j] * u[j] * s * std::fma(g[j], 1.0f - s, 1.0f));
     }
-  }
+  });
 }
 }  // namespace
 
