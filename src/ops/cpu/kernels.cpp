@@ -2,6 +2,7 @@
 // Every reduction runs in a fixed order inside one thread, so results are bit-identical for a
 // given thread count and (except for GEMMs) independent of it.
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,10 +18,18 @@
 
 namespace ponder {
 
+// Buffers of several MB (activations, weights, moments) are placed on 2 MB pages where the kernel
+// lends them on request (transparent_hugepage "madvise", as on the machines here): the GEMMs and
+// elementwise passes stream through tens of MB per op, and with 4 KB pages each MB costs 256 TLB
+// entries.
 void* CpuOps::alloc(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+  constexpr size_t kHugePage = size_t(2) << 20;
+  const bool huge = bytes >= 2 * kHugePage;
+  const size_t align = huge ? kHugePage : 64;
+  const size_t rounded = std::max<size_t>(align, (bytes + align - 1) / align * align);
+  void* p = std::aligned_alloc(align, rounded);
   if (!p) throw std::bad_alloc();
+  if (huge) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: 4 KB pages where refused
   std::memset(p, 0, rounded);
   return p;
 }
