@@ -43,6 +43,10 @@ TEST(BenchCli, a_case_reports_step_times_flops_peak_and_memory) {
     EXPECT_NE(output.find("sudoku-cpu"), std::string::npos) << output;
     EXPECT_EQ(j.at("matmul"), m);
     EXPECT_EQ(j.at("cpu_isa"), cpu_matmul_isa());
+#if defined(__x86_64__)
+    EXPECT_EQ(j.at("bf16_dot_peak_flops").get<double>() > 0,
+              bool(__builtin_cpu_supports("avx512bf16")));
+#endif
     EXPECT_NE(output.find(std::string("oneDNN ISA ") + cpu_matmul_isa()), std::string::npos);
     // bf16 without AMX is slower than fp32 where bf16 dot products do not outrun FMAs, and the
     // user is told so (the note measures both rates itself).
