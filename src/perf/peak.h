@@ -17,9 +17,9 @@ double measure_bf16_dot_peak(double seconds);
 // that another tenant holding the core for a moment slows both sides of a pair alike.
 double bf16_dot_speedup(double seconds);
 // Whether bf16 GEMMs without AMX, on the vector units, outrun fp32 ones: where the dot products
-// run well above the FMA rate. Measured speedups are 1× on the Intel cores of docs/PERF.md v0.8
-// (bf16 training steps 1.5-1.8× slower) and 2× on AMD Zen 5 (v0.13: 1.6× faster), so the
-// threshold sits between.
+// run well above the FMA rate. Intel's cores issue them at the FMA rate (bf16 training steps
+// 1.5-1.8× slower there, docs/PERF.md v0.8); AMD Zen 5 at twice it (measured 1.87-1.94×, steps
+// 1.6-1.9× faster, v0.13). The threshold sits between.
 bool bf16_dots_outrun_fp32(double speedup);
 
 // The readings of the peak taken during one bench run. Another tenant can take a core for a
