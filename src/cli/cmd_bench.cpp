@@ -94,9 +94,11 @@ void run(const Options& o) {
   if (!gpu) {
     where = std::string("cpu (oneDNN ISA ") + cpu_matmul_isa() + ")";
     bf16_dot_peak = measure_bf16_dot_peak(o.peak_seconds);
-    char dots[96];
-    std::snprintf(dots, sizeof dots, ", bf16 dot products %.1f GFLOP/s", bf16_dot_peak * 1e-9);
-    if (bf16_dot_peak > 0) where += dots;
+    if (bf16_dot_peak > 0) {
+      char dots[64];
+      std::snprintf(dots, sizeof dots, ", bf16 dot products %.1f GFLOP/s", bf16_dot_peak * 1e-9);
+      where += dots;
+    }
   }
   std::printf(
       "device %s, threads %d, matmul %s, measured peak (%s) %.1f GFLOP/s, read again "

@@ -59,15 +59,16 @@ int main(int argc, char** argv) {
     // outrun its FMAs makes them faster than fp32 ones; a short measurement (~0.1 s) tells.
     if (matmul == "bf16" && device == "cpu" && !ponder::cpu_has_amx() && comm.rank() == 0) {
       const double speedup = ponder::bf16_dot_speedup(0.1);
-      char dots[64] = "no bf16 dot-product instructions (AVX512-BF16)";
-      if (speedup > 0)
-        std::snprintf(dots, sizeof dots, "bf16 dot products at %.1fx its fp32 FMA rate", speedup);
-      if (!ponder::bf16_dots_outrun_fp32(speedup))
+      if (!ponder::bf16_dots_outrun_fp32(speedup)) {
+        char dots[64] = "no bf16 dot-product instructions (AVX512-BF16)";
+        if (speedup > 0)
+          std::snprintf(dots, sizeof dots, "bf16 dot products at %.1fx its fp32 FMA rate", speedup);
         std::fprintf(stderr,
                      "ponder: note: this CPU has no AMX (oneDNN ISA %s) and %s: bf16 GEMMs run "
                      "slower than fp32 ones here (training steps measured 1.5-1.8x slower on "
                      "such a CPU; docs/PERF.md v0.8)\n",
                      ponder::cpu_matmul_isa(), dots);
+      }
     }
   });
   ponder::cli::add_step_command(app);

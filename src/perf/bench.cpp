@@ -31,10 +31,6 @@ RunConfig with_data_fields(json j, int vocab, int seq_len, const std::string& na
   return parse_run_config(j.dump(), "bench case " + name);
 }
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Each run ends when the backend has finished it (a GPU runs ops asynchronously).
 Timing timed(Ops& ops, const std::function<void()>& fn, int warmup, int repeats,
              const std::function<void()>& after_warmup = {}) {

@@ -71,10 +71,6 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16_dot_loop(int64_t iters)
 constexpr double kBf16FlopsPerIter = 2.0 * 2 * kChains * 16;  // two products per fp32 lane
 #endif
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // The best FLOP/s of a few rounds of `loop` on every thread, each round about `seconds` long.
 double measure_loop(float (*loop)(int64_t), double flops_per_iter, double seconds) {
   int64_t iters = 1 << 16;
@@ -112,6 +108,10 @@ int64_t iters_for(float (*loop)(int64_t), double seconds) {
 }
 
 }  // namespace
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double measure_fp32_peak(double seconds) {
   return measure_loop(fma_loop, kFmaFlopsPerIter, seconds);

@@ -2,9 +2,13 @@
 // thread, and the readings of a peak taken during one `ponder bench` run.
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 namespace ponder {
+
+// Seconds on the steady clock since `t0`: what every timing in src/perf/ reads.
+double seconds_since(std::chrono::steady_clock::time_point t0);
 
 // fp32 FLOP/s of an FMA loop on every thread of the OpenMP team (the best of a few rounds of
 // about `seconds` each): the machine's attainable fp32 matmul peak.
