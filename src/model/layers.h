@@ -32,10 +32,17 @@ struct Dims {
   // 0 in a forward that saves activations for the backward.
   int64_t chunk_rows = 0;
   int64_t T() const { return B * S; }  // token rows
-  // Token rows per pass of the channel SwiGLU, and batch items per pass of MLP-t.
-  int64_t pass_rows() const { return chunk_rows > 0 ? std::min(chunk_rows, T()) : T(); }
+  // Token rows per pass of the channel SwiGLU, and batch items per pass of MLP-t: the fewest
+  // passes of at most chunk_rows, made equal, since a short last pass runs its GEMMs at about
+  // half the rate (HRM's 1312 rows: 4 × 328, not 3 × 384 + 160).
+  int64_t pass_rows() const { return even_pass(T(), chunk_rows); }
   int64_t pass_items() const {
-    return chunk_rows > 0 && B > 0 ? std::clamp<int64_t>(chunk_rows / S, 1, B) : B;
+    return B > 0 ? even_pass(B, chunk_rows > 0 ? std::max<int64_t>(chunk_rows / S, 1) : 0) : B;
+  }
+  static int64_t even_pass(int64_t n, int64_t most) {
+    if (most <= 0 || most >= n) return n;
+    const int64_t passes = (n + most - 1) / most;
+    return (n + passes - 1) / passes;
   }
 };
 
