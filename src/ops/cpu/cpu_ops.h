@@ -11,6 +11,10 @@
 
 namespace ponder {
 
+// Zero-filled host memory for the CPU backend, released with std::free; buffers of 4 MB or more
+// start on a 2 MB boundary and ask for transparent huge pages (kernels.cpp).
+void* cpu_alloc(size_t bytes);
+
 class CpuOps final : public Ops {
  public:
   explicit CpuOps(MatmulPrecision precision);

@@ -10,10 +10,11 @@
 // token-mixing GEMMs of MLP-t — is a bf16 × bf16 → fp32 oneDNN matmul, which oneDNN runs on AMX
 // where the CPU has it (2–4× the fp32 FMA rate here). Attention's per-head products stay fp32.
 // An operand that its producer already wrote in bf16 (Ops::bf16_operands: SwiGLU's output and
-// gradient) is used in place where it is dense, and only copied where a batch accumulating into
-// one C interleaves it.
+// gradient) is used in place where it is dense.
 #include <omp.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -72,16 +73,15 @@ inline uint16_t as_bf16(uint16_t h) {
 }
 
 // bf16 copies of the rows × cols matrices X[b] (row stride ld, `stride` apart; fp32, or already
-// bf16), made dense: row r of X[b] goes to row (b, r) of a [batch, rows, cols] array, or, with
-// `interleave`, to row r at column b·cols of a [rows, batch·cols] array.
+// bf16), made dense: row r of X[b] goes to row (b, r) of a [batch, rows, cols] array.
 template <class In>
 void to_bf16(uint16_t* dst, const In* x, int64_t batch, int64_t stride, int64_t rows, int64_t cols,
-             int64_t ld, bool interleave) {
+             int64_t ld) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t r = 0; r < rows; ++r) {
       const In* in = x + b * stride + r * ld;
-      uint16_t* out = dst + (interleave ? r * batch * cols + b * cols : (b * rows + r) * cols);
+      uint16_t* out = dst + (b * rows + r) * cols;
 #pragma omp simd
       for (int64_t j = 0; j < cols; ++j) out[j] = as_bf16(in[j]);
     }
@@ -106,29 +106,37 @@ struct CpuOps::Dnnl {
   dnnl::stream stream{engine};
   MatmulPrecision precision;
   dt operand = precision == MatmulPrecision::BF16 ? dt::bf16 : dt::f32;
-  // bf16 staging for the activation operands; grown once to the largest GEMM, then reused.
-  std::vector<uint16_t> a16, b16;
+  // bf16 staging for the activation operands; grown once to the largest GEMM, then reused. Up to
+  // tens of MB (MLP-t's weight gradients), so from cpu_alloc, on huge pages.
+  struct Staging {
+    std::unique_ptr<uint16_t, decltype(&std::free)> data{nullptr, &std::free};
+    int64_t size = 0;
+    uint16_t* at_least(int64_t n) {
+      if (size < n) {
+        data.reset();  // the old contents are not needed: release before taking the larger one
+        data.reset(static_cast<uint16_t*>(cpu_alloc(size_t(n) * sizeof(uint16_t))));
+        size = n;
+      }
+      return data.get();
+    }
+  };
+  Staging a16, b16;
 
   explicit Dnnl(MatmulPrecision p) : precision(p) {}
   bool bf16() const { return precision == MatmulPrecision::BF16; }
 
-  uint16_t* staging(std::vector<uint16_t>& v, int64_t n) {
-    if (int64_t(v.size()) < n) v.resize(size_t(n));
-    return v.data();
-  }
-
   // The matrices X of to_bf16 as a GEMM's bf16 operand in to_bf16's layout: X itself when it
   // holds bf16 values laid out so already (is_bf16), else a copy in the staging buffer `v`.
-  void* bf16_operand_data(std::vector<uint16_t>& v, const float* x, bool is_bf16, int64_t batch,
-                          int64_t stride, int64_t rows, int64_t cols, int64_t ld, bool interleave) {
+  void* bf16_operand_data(Staging& v, const float* x, bool is_bf16, int64_t batch, int64_t stride,
+                          int64_t rows, int64_t cols, int64_t ld) {
     const auto* x16 = reinterpret_cast<const uint16_t*>(x);
-    if (is_bf16 && !interleave && ld == cols && (batch == 1 || stride == rows * cols))
+    if (is_bf16 && ld == cols && (batch == 1 || stride == rows * cols))
       return const_cast<uint16_t*>(x16);
-    uint16_t* dst = staging(v, batch * rows * cols);
+    uint16_t* dst = v.at_least(batch * rows * cols);
     if (is_bf16)
-      to_bf16(dst, x16, batch, stride, rows, cols, ld, interleave);
+      to_bf16(dst, x16, batch, stride, rows, cols, ld);
     else
-      to_bf16(dst, x, batch, stride, rows, cols, ld, interleave);
+      to_bf16(dst, x, batch, stride, rows, cols, ld);
     return dst;
   }
 
@@ -177,7 +185,7 @@ struct CpuOps::Dnnl {
   void run(Entry& e, const float* x, bool x_bf16, float* y, int64_t M, int64_t K, int64_t N) {
     PONDER_CHECK(bf16() || !x_bf16, "internal: a bf16 operand in fp32 matmuls");
     void* src_data =
-        bf16() ? bf16_operand_data(a16, x, x_bf16, 1, 0, M, K, K, false) : const_cast<float*>(x);
+        bf16() ? bf16_operand_data(a16, x, x_bf16, 1, 0, M, K, K) : const_cast<float*>(x);
     dnnl::memory src({{M, K}, operand, tag::ab}, engine, src_data);
     dnnl::memory dst({{M, N}, dt::f32, tag::ab}, engine, y);
     e.prim.execute(stream,
@@ -240,28 +248,29 @@ struct CpuOps::Dnnl {
 
   // bf16 batched GEMM: C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b]. The operands are converted
   // densely in their stored layout (once when broadcast) and a transpose is left to the
-  // descriptor's strides. A batch accumulating into one C (stride_c 0, beta 1) becomes a single
-  // GEMM over K·batch: [op(A[0]) … op(A[n−1])] · [op(B[0]); …; op(B[n−1])].
-  void gemm_bf16(GemmArgs g) {
+  // descriptor's strides. A batch accumulating into one C (stride_c 0, beta 1; MLP-t's weight
+  // gradients) runs its products one after another into C: 4–22% faster than one GEMM over
+  // K·batch, whose operands had to be interleaved into a second copy (docs/PERF.md v0.14).
+  void gemm_bf16(const GemmArgs& g) {
     const bool reduce = g.batch > 1 && g.stride_c == 0;
     PONDER_CHECK(!reduce || g.beta == 1.0f,
                  "internal: a batch accumulating into one C needs beta 1");
-    const int64_t ba = reduce || g.stride_a ? g.batch : 1, bb = reduce || g.stride_b ? g.batch : 1;
-    // Stacking the stored blocks of op(A) = Aᵀ (and of a plain B) along their rows already lays
-    // them out along K·batch; the other two need their rows interleaved.
-    void* A16 = bf16_operand_data(a16, g.A, g.a_bf16, ba, g.stride_a, g.trans_a ? g.K : g.M,
-                                  g.trans_a ? g.M : g.K, g.lda, reduce && !g.trans_a);
-    void* B16 = bf16_operand_data(b16, g.B, g.b_bf16, bb, g.stride_b, g.trans_b ? g.N : g.K,
-                                  g.trans_b ? g.K : g.N, g.ldb, reduce && g.trans_b);
-    if (reduce) {
-      g.K *= g.batch;
-      g.batch = 1;
-    }
+    const int64_t ba = g.stride_a ? g.batch : 1, bb = g.stride_b ? g.batch : 1;
+    const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
+    const int64_t b_rows = g.trans_b ? g.N : g.K, b_cols = g.trans_b ? g.K : g.N;
+    const auto* A16 = static_cast<const uint16_t*>(
+        bf16_operand_data(a16, g.A, g.a_bf16, ba, g.stride_a, a_rows, a_cols, g.lda));
+    const auto* B16 = static_cast<const uint16_t*>(
+        bf16_operand_data(b16, g.B, g.b_bf16, bb, g.stride_b, b_rows, b_cols, g.ldb));
+    const int64_t n = reduce ? 1 : g.batch;  // items per matmul call
     const dnnl::memory::desc a = dense_bf16(reduce ? 1 : ba, g.M, g.K, g.trans_a);
     const dnnl::memory::desc b = dense_bf16(reduce ? 1 : bb, g.K, g.N, g.trans_b);
-    const int64_t stride_c = g.batch == 1 ? g.M * g.ldc : g.stride_c;
-    const dnnl::memory::desc c({g.batch, g.M, g.N}, dt::f32, {stride_c, g.ldc, 1});
-    execute(matmul(a, b, c, g.alpha, g.beta), a, A16, b, B16, c, g.C);
+    const int64_t stride_c = n == 1 ? g.M * g.ldc : g.stride_c;
+    const dnnl::memory::desc c({n, g.M, g.N}, dt::f32, {stride_c, g.ldc, 1});
+    const Matmul& mm = matmul(a, b, c, g.alpha, g.beta);
+    for (int64_t i = 0; i < g.batch; i += n)
+      execute(mm, a, A16 + (ba > 1 ? i * a_rows * a_cols : 0), b,
+              B16 + (bb > 1 ? i * b_rows * b_cols : 0), c, g.C);
   }
 };
 

@@ -22,7 +22,7 @@ namespace ponder {
 // lends them on request (transparent_hugepage "madvise", as on the machines here): the GEMMs and
 // elementwise passes stream through tens of MB per op, and with 4 KB pages each MB costs 256 TLB
 // entries.
-void* CpuOps::alloc(size_t bytes) {
+void* cpu_alloc(size_t bytes) {
   constexpr size_t kHugePage = size_t(2) << 20;
   const bool huge = bytes >= 2 * kHugePage;
   const size_t align = huge ? kHugePage : 64;
@@ -34,6 +34,9 @@ void* CpuOps::alloc(size_t bytes) {
   return p;
 }
 
+void* CpuOps::alloc(size_t bytes) {
+  return cpu_alloc(bytes);
+}
 void CpuOps::free(void* p) { std::free(p); }
 void CpuOps::upload(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 void CpuOps::download(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
