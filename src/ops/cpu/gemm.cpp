@@ -1,9 +1,10 @@
 // GEMMs on the CPU. Linear layers run as oneDNN matmuls whose weights are reordered once into
 // the layout the kernel prefers ("pre-packed"), which measured 5–20% faster than plain-layout
 // weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). Packed copies are
-// refreshed lazily after weights_changed(). In fp32 their weight gradients, and batches of products
-// summed into one C (MLP-t's weight gradients), are oneDNN matmuls too; every other GEMM goes
-// through dnnl_sgemm.
+// refreshed lazily after weights_changed(). Their weight gradients are oneDNN matmuls too, with
+// the activation operand packed on the fly (weight_gradient). In fp32, batches of products summed
+// into one C (MLP-t's weight gradients) are oneDNN matmuls as well; every other GEMM goes through
+// dnnl_sgemm.
 //
 // In bf16 (MatmulPrecision::BF16) the activations are rounded into bf16 staging buffers, the
 // packed weights are bf16, and every GEMM — linear layers, their weight gradients, the batched
@@ -106,16 +107,16 @@ struct CpuOps::Dnnl {
   dnnl::stream stream{engine};
   MatmulPrecision precision;
   dt operand = precision == MatmulPrecision::BF16 ? dt::bf16 : dt::f32;
-  // bf16 staging for the activation operands; grown once to the largest GEMM, then reused. Up to
-  // tens of MB (MLP-t's weight gradients), so from cpu_alloc, on huge pages.
+  // Staging for the activation operands (bf16 copies; packed weight-gradient operands); grown
+  // once to the largest GEMM, then reused. Up to tens of MB, so from cpu_alloc, on huge pages.
   struct Staging {
-    std::unique_ptr<uint16_t, decltype(&std::free)> data{nullptr, &std::free};
-    int64_t size = 0;
-    uint16_t* at_least(int64_t n) {
-      if (size < n) {
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+    size_t bytes = 0;
+    void* at_least(size_t n) {
+      if (bytes < n) {
         data.reset();  // the old contents are not needed: release before taking the larger one
-        data.reset(static_cast<uint16_t*>(cpu_alloc(size_t(n) * sizeof(uint16_t))));
-        size = n;
+        data.reset(cpu_alloc(n));
+        bytes = n;
       }
       return data.get();
     }
@@ -132,7 +133,7 @@ struct CpuOps::Dnnl {
     const auto* x16 = reinterpret_cast<const uint16_t*>(x);
     if (is_bf16 && ld == cols && (batch == 1 || stride == rows * cols))
       return const_cast<uint16_t*>(x16);
-    uint16_t* dst = v.at_least(batch * rows * cols);
+    auto* dst = static_cast<uint16_t*>(v.at_least(size_t(batch * rows * cols) * sizeof(uint16_t)));
     if (is_bf16)
       to_bf16(dst, x16, batch, stride, rows, cols, ld);
     else
@@ -228,10 +229,10 @@ struct CpuOps::Dnnl {
   }
 
   // An fp32 GEMM as oneDNN matmuls (its brgemm kernels), one product after another; false where
-  // oneDNN has no optimised matmul for the layout. Measured faster than dnnl_sgemm on the linear
-  // layers' weight gradients, whose A is transposed (13–45%, docs/PERF.md v0.7), and on MLP-t's,
-  // batches accumulating into one C (~15%, v0.11). Only those use it: a batch of distinct
-  // products runs whole products on each thread (CpuOps::gemm), where dnnl_sgemm is faster.
+  // oneDNN has no optimised matmul for the layout. Measured faster than dnnl_sgemm on MLP-t's
+  // weight gradients, batches accumulating into one C (~15%, docs/PERF.md v0.11), as on the linear
+  // layers' (v0.7). Only those use it: a batch of distinct products runs whole products on each
+  // thread (CpuOps::gemm), where dnnl_sgemm is faster.
   bool gemm_f32(const GemmArgs& g) {
     PONDER_CHECK(!g.a_bf16 && !g.b_bf16, "internal: bf16 operands in fp32 GEMMs");
     const auto a =
@@ -271,6 +272,56 @@ struct CpuOps::Dnnl {
     for (int64_t i = 0; i < g.batch; i += n)
       execute(mm, a, A16 + (ba > 1 ? i * a_rows * a_cols : 0), b,
               B16 + (bb > 1 ? i * b_rows * b_cols : 0), c, g.C);
+  }
+
+  // dW[N,K] += dy[M,N]ᵀ·x[M,K], the linear layers' weight gradients, as a oneDNN matmul whose x
+  // operand is reordered (and in bf16 rounded) straight into the blocked layout its kernel reads,
+  // instead of taken plain and re-blocked inside the kernel: 5–15% faster in both precisions
+  // (docs/PERF.md v0.14). dy is taken as it is (fp32), or as for any bf16 GEMM. False where oneDNN
+  // has only reference kernels for it.
+  struct WeightGrad {
+    dnnl::matmul prim;
+    dnnl::reorder pack;
+    dnnl::memory::desc dy, x, packed, dw;
+    bool reference;
+  };
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool>, WeightGrad> weight_grads;
+
+  bool weight_gradient(float* dW, const float* dy, const float* x, int64_t M, int64_t N, int64_t K,
+                       bool dy_bf16, bool x_bf16) {
+    auto key = std::make_tuple(M, N, K, dy_bf16, x_bf16);
+    auto it = weight_grads.find(key);
+    if (it == weight_grads.end()) {
+      WeightGrad w;
+      w.dy = dnnl::memory::desc({N, M}, operand, {1, N});  // dyᵀ: dense [M, N] read transposed
+      w.x = dnnl::memory::desc({M, K}, x_bf16 ? dt::bf16 : dt::f32, tag::ab);
+      w.dw = dnnl::memory::desc({N, K}, dt::f32, tag::ab);
+      dnnl::post_ops po;
+      po.append_sum(1.0f);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(po);
+      const dnnl::memory::desc any({M, K}, operand, tag::any);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(w.dy, any, w.dw), attr, engine);
+      w.packed = pd.weights_desc();
+      dnnl::reorder::primitive_desc rd(engine, w.x, engine, w.packed);
+      w.reference = std::string_view(pd.impl_info_str()).substr(0, 3) == "ref" ||
+                    std::string_view(rd.impl_info_str()).substr(0, 3) == "ref";
+      w.prim = dnnl::matmul(pd);
+      w.pack = dnnl::reorder(rd);
+      it = weight_grads.emplace(key, std::move(w)).first;
+    }
+    WeightGrad& w = it->second;
+    PONDER_CHECK(bf16() || (!dy_bf16 && !x_bf16), "internal: bf16 operands in fp32 GEMMs");
+    if (w.reference) return false;
+    void* dy_data =
+        bf16() ? bf16_operand_data(a16, dy, dy_bf16, 1, 0, M, N, N) : const_cast<float*>(dy);
+    dnnl::memory xm(w.x, engine, const_cast<float*>(x)),
+        packed(w.packed, engine, b16.at_least(w.packed.get_size())), dym(w.dy, engine, dy_data),
+        dwm(w.dw, engine, dW);
+    w.pack.execute(stream, xm, packed);
+    w.prim.execute(stream, {{DNNL_ARG_SRC, dym}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dwm}});
+    stream.wait();
+    return true;
   }
 };
 
@@ -338,7 +389,7 @@ void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, 
                    .ldc = K,
                    .a_bf16 = dy_bf16,
                    .b_bf16 = x_bf16};
-  if (dnnl_->bf16() || !dnnl_->gemm_f32(g)) gemm(g);
+  if (!dnnl_->weight_gradient(dW, dy, x, M, N, K, dy_bf16, x_bf16)) gemm(g);
 }
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
