@@ -393,8 +393,8 @@ void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, 
 }
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
-// and back costs more than the GEMMs around it: passes of 384 token rows (MLP-t: 3 Sudoku puzzles
-// of 97 tokens) keep it in cache (docs/PERF.md v0.3). fp32 GEMMs run at the FMA rate, and there
+// and back costs more than the GEMMs around it: passes of at most 384 token rows (MLP-t: 3 Sudoku
+// puzzles of 97 tokens) keep it in cache (docs/PERF.md v0.3). fp32 GEMMs run at the FMA rate, and there
 // the smaller GEMMs of such passes measured ~5–10% slower.
 int64_t CpuOps::no_grad_chunk_rows() const { return dnnl_->bf16() ? 384 : 0; }
 
