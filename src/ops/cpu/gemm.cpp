@@ -9,7 +9,8 @@
 // In bf16 (MatmulPrecision::BF16) the activations are rounded into bf16 staging buffers, the
 // packed weights are bf16, and every GEMM — linear layers, their weight gradients, the batched
 // token-mixing GEMMs of MLP-t — is a bf16 × bf16 → fp32 oneDNN matmul, which oneDNN runs on AMX
-// where the CPU has it (2–4× the fp32 FMA rate here). Attention's per-head products stay fp32.
+// where the CPU has it (2–4× the fp32 FMA rate, docs/PERF.md v0.2), else on AVX512-BF16 dot
+// products (1.9× on Zen 5, v0.13). Attention's per-head products stay fp32.
 // An operand that its producer already wrote in bf16 (Ops::bf16_operands: SwiGLU's output and
 // gradient) is used in place where it is dense.
 #include <omp.h>
@@ -394,8 +395,8 @@ void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, 
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
 // and back costs more than the GEMMs around it: passes of at most 384 token rows (MLP-t: 3 Sudoku
-// puzzles of 97 tokens) keep it in cache (docs/PERF.md v0.3). fp32 GEMMs run at the FMA rate, and there
-// the smaller GEMMs of such passes measured ~5–10% slower.
+// puzzles of 97 tokens) keep it in cache (docs/PERF.md v0.3). fp32 GEMMs run at the FMA rate, and
+// there the smaller GEMMs of such passes measured ~5–10% slower.
 int64_t CpuOps::no_grad_chunk_rows() const { return dnnl_->bf16() ? 384 : 0; }
 
 bool CpuOps::bf16_operands() const {
