@@ -97,6 +97,21 @@ dnnl::memory::desc operand_desc(dt type, int64_t batch, int64_t rows, int64_t co
       trans ? dnnl::memory::dims{stride, 1, ld} : dnnl::memory::dims{stride, ld, 1};
   return dnnl::memory::desc({batch, rows, cols}, type, strides);
 }
+// The attributes of a matmul computing C = alpha·A·B + beta·C.
+dnnl::primitive_attr scaled_sum(float alpha, float beta) {
+  dnnl::primitive_attr attr;
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops po;
+    po.append_sum(beta);
+    attr.set_post_ops(po);
+  }
+  return attr;
+}
+// Whether oneDNN picked its reference kernel, orders of magnitude slower than its optimised ones.
+bool is_reference(const char* impl_info) {
+  return std::string_view(impl_info).substr(0, 3) == "ref";
+}
 // op(X) converted densely in its stored layout.
 dnnl::memory::desc dense_bf16(int64_t batch, int64_t rows, int64_t cols, bool trans) {
   return operand_desc(dt::bf16, batch, rows, cols, trans, trans ? rows : cols, rows * cols);
@@ -162,13 +177,8 @@ struct CpuOps::Dnnl {
       // Forward multiplies by Wᵀ with W stored [N, K]: the [K, N] operand has strides (1, K),
       // i.e. tag ba. The input gradient multiplies by W itself: [K=N_w, N=K_w], tag ab.
       dnnl::memory::desc plain({K, N}, dt::f32, role == Role::Forward ? tag::ba : tag::ab);
-      dnnl::primitive_attr attr;
-      if (accumulate) {
-        dnnl::post_ops po;
-        po.append_sum(1.0f);
-        attr.set_post_ops(po);
-      }
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), attr, engine);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst),
+                                      scaled_sum(1.0f, accumulate ? 1.0f : 0.0f), engine);
       Entry e;
       e.prim = dnnl::matmul(pd);
       e.packed = dnnl::memory(pd.weights_desc(), engine);
@@ -209,16 +219,9 @@ struct CpuOps::Dnnl {
                        const dnnl::memory::desc& c, float alpha, float beta) {
     for (const Matmul& m : matmuls)
       if (m.a == a && m.b == b && m.c == c && m.alpha == alpha && m.beta == beta) return m;
-    dnnl::primitive_attr attr;
-    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-    if (beta != 0.0f) {
-      dnnl::post_ops po;
-      po.append_sum(beta);
-      attr.set_post_ops(po);
-    }
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine);
-    const bool reference = std::string_view(pd.impl_info_str()).substr(0, 3) == "ref";
-    return matmuls.emplace_back(Matmul{a, b, c, alpha, beta, dnnl::matmul(pd), reference});
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), scaled_sum(alpha, beta), engine);
+    return matmuls.emplace_back(
+        Matmul{a, b, c, alpha, beta, dnnl::matmul(pd), is_reference(pd.impl_info_str())});
   }
 
   void execute(const Matmul& mm, const dnnl::memory::desc& a, const void* A,
@@ -297,16 +300,12 @@ struct CpuOps::Dnnl {
       w.dy = dnnl::memory::desc({N, M}, operand, {1, N});  // dyᵀ: dense [M, N] read transposed
       w.x = dnnl::memory::desc({M, K}, x_bf16 ? dt::bf16 : dt::f32, tag::ab);
       w.dw = dnnl::memory::desc({N, K}, dt::f32, tag::ab);
-      dnnl::post_ops po;
-      po.append_sum(1.0f);
-      dnnl::primitive_attr attr;
-      attr.set_post_ops(po);
       const dnnl::memory::desc any({M, K}, operand, tag::any);
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(w.dy, any, w.dw), attr, engine);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(w.dy, any, w.dw), scaled_sum(1.0f, 1.0f),
+                                      engine);
       w.packed = pd.weights_desc();
       dnnl::reorder::primitive_desc rd(engine, w.x, engine, w.packed);
-      w.reference = std::string_view(pd.impl_info_str()).substr(0, 3) == "ref" ||
-                    std::string_view(rd.impl_info_str()).substr(0, 3) == "ref";
+      w.reference = is_reference(pd.impl_info_str()) || is_reference(rd.impl_info_str());
       w.prim = dnnl::matmul(pd);
       w.pack = dnnl::reorder(rd);
       it = weight_grads.emplace(key, std::move(w)).first;
@@ -376,21 +375,20 @@ void CpuOps::linear_backward_input(float* dx, const float* dy, const float* W, i
 
 void CpuOps::linear_backward_weight(float* dW, const float* dy, const float* x, int64_t M,
                                     int64_t N, int64_t K, bool dy_bf16, bool x_bf16) {
-  if (M == 0) return;
-  const GemmArgs g{.trans_a = true,
-                   .M = N,
-                   .N = K,
-                   .K = M,
-                   .beta = 1.0f,
-                   .A = dy,
-                   .lda = N,
-                   .B = x,
-                   .ldb = K,
-                   .C = dW,
-                   .ldc = K,
-                   .a_bf16 = dy_bf16,
-                   .b_bf16 = x_bf16};
-  if (!dnnl_->weight_gradient(dW, dy, x, M, N, K, dy_bf16, x_bf16)) gemm(g);
+  if (M == 0 || dnnl_->weight_gradient(dW, dy, x, M, N, K, dy_bf16, x_bf16)) return;
+  gemm({.trans_a = true,
+        .M = N,
+        .N = K,
+        .K = M,
+        .beta = 1.0f,
+        .A = dy,
+        .lda = N,
+        .B = x,
+        .ldb = K,
+        .C = dW,
+        .ldc = K,
+        .a_bf16 = dy_bf16,
+        .b_bf16 = x_bf16});
 }
 
 // With bf16 operands the AMX GEMMs outrun memory, and a SwiGLU intermediate that goes out to DRAM
