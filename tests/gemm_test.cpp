@@ -2,8 +2,9 @@
 // operands as given; bf16 GEMMs multiply the operands rounded to bf16 (and accumulate in fp32),
 // so they match the float64 product of the rounded operands to fp32 accuracy and miss the
 // product of the unrounded ones by bf16's. Covers transposes, row strides, broadcast operands,
-// a batch accumulating into one C, alpha/beta, and the linear-layer entry points; and that
-// operands given as bf16 values (Ops::bf16_operands) give the same bits as fp32 ones.
+// a batch accumulating into one C, alpha/beta, and the linear-layer entry points; that operands
+// given as bf16 values (Ops::bf16_operands) give the same bits as fp32 ones; and that packed
+// weights, shared across row counts, follow weights_changed().
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -216,6 +217,52 @@ TEST(Gemm, bf16_operands_give_the_bits_of_the_fp32_operands) {
     ops->linear_backward_weight(dW16.data(), dy_bf16 ? dy16.data() : dy.data(),
                                 x_bf16 ? x16.data() : x.data(), M, N, K, dy_bf16, x_bf16);
     EXPECT_TRUE(same_bits(dW16, dW)) << dy_bf16 << x_bf16;
+  }
+}
+
+// A linear layer's weight is packed once per optimizer step and shared by the matmuls of every
+// row count (a no-grad sublayer's passes, its shorter last pass, the full batch). After the
+// weight changes and weights_changed(), each row count must multiply by the new values, whichever
+// runs first; without weights_changed(), the packed copy is still the old one (refreshed lazily).
+TEST(Gemm, packed_weights_follow_weights_changed_at_every_row_count) {
+  for (MatmulPrecision p : {MatmulPrecision::F32, MatmulPrecision::BF16}) {
+    SCOPED_TRACE(matmul_precision_name(p));
+    auto ops = make_cpu_ops(p);
+    const int64_t N = 24, K = 40, rows[] = {13, 7};
+    const std::vector<float> x = test::randn(size_t(13 * K), 1.0, 7),
+                             dy = test::randn(size_t(13 * N), 1.0, 8);
+    std::vector<float> W = test::randn(size_t(N * K), 1.0, 9);
+    // y = x·Wᵀ and dx = dy·W through the backend, rows M, and the same from the first M rows of
+    // the backend's answer at 13 rows, so every row count is checked against one product.
+    auto forward = [&](int64_t M) {
+      std::vector<float> y(size_t(M * N));
+      ops->linear(y.data(), x.data(), W.data(), M, N, K, false, false);
+      return y;
+    };
+    auto input_grad = [&](int64_t M) {
+      std::vector<float> dx(size_t(M * K));
+      ops->linear_backward_input(dx.data(), dy.data(), W.data(), M, N, K, false, false);
+      return dx;
+    };
+    auto rows_of = [](const std::vector<float>& v, int64_t M, int64_t width) {
+      return std::vector<float>(v.begin(), v.begin() + M * width);
+    };
+    const std::vector<float> y_old = forward(13), dx_old = input_grad(13);
+    for (int64_t M : rows) {
+      EXPECT_TRUE(same_bits(forward(M), rows_of(y_old, M, N))) << M;
+      EXPECT_TRUE(same_bits(input_grad(M), rows_of(dx_old, M, K))) << M;
+    }
+    for (float& w : W) w = -2.0f * w;
+    // Not yet told: the packed copies still hold the old weight, at both row counts.
+    EXPECT_TRUE(same_bits(forward(7), rows_of(y_old, 7, N)));
+    ops->weights_changed();
+    // The shorter pass runs first now and repacks; the full batch must see the same new weight.
+    const std::vector<float> y7 = forward(7), y13 = forward(13);
+    const std::vector<float> dx7 = input_grad(7), dx13 = input_grad(13);
+    EXPECT_TRUE(same_bits(y7, rows_of(y13, 7, N)));
+    EXPECT_TRUE(same_bits(dx7, rows_of(dx13, 7, K)));
+    for (size_t i = 0; i < y13.size(); ++i) ASSERT_EQ(y13[i], -2.0f * y_old[i]) << i;
+    for (size_t i = 0; i < dx13.size(); ++i) ASSERT_EQ(dx13[i], -2.0f * dx_old[i]) << i;
   }
 }
 

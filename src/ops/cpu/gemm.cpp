@@ -1,7 +1,8 @@
 // GEMMs on the CPU. Linear layers run as oneDNN matmuls whose weights are reordered once into
 // the layout the kernel prefers ("pre-packed"), which measured 5–20% faster than plain-layout
-// weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). Packed copies are
-// refreshed lazily after weights_changed(). Their weight gradients are oneDNN matmuls too, with
+// weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). A weight has one packed
+// copy per layout, shared by its matmuls at every row count, refreshed lazily after
+// weights_changed(). Their weight gradients are oneDNN matmuls too, with
 // the activation operand packed on the fly (weight_gradient). In fp32, batches of products summed
 // into one C (MLP-t's weight gradients) are oneDNN matmuls as well; every other GEMM goes through
 // dnnl_sgemm.
@@ -16,6 +17,7 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -157,12 +159,22 @@ struct CpuOps::Dnnl {
     return dst;
   }
 
-  struct Entry {
-    dnnl::matmul prim;
-    dnnl::memory packed;  // the weight in the primitive's preferred layout (and operand type)
-    dnnl::memory plain;   // a view of the parameter in place
+  // A weight in the layout its matmuls read (and in their operand type). The matmuls of every row
+  // count M — a pass of a no-grad sublayer, its last shorter pass, the full batch — share one copy
+  // where oneDNN asks for the same layout, so a weight is packed once per optimizer step and a
+  // pass never reads a copy that went cold since the last step.
+  struct Packed {
+    dnnl::memory plain;  // a view of the parameter in place
+    dnnl::memory data;
     dnnl::reorder pack;
     bool fresh = false;
+  };
+  // by weight address and role; a deque, so Entry's pointers stay valid as copies are added
+  std::map<std::pair<const float*, int>, std::deque<Packed>> packed;
+
+  struct Entry {
+    dnnl::matmul prim;
+    Packed* weights;
   };
   // key: weight address, M, N, K, role, accumulate
   std::map<std::tuple<const float*, int64_t, int64_t, int64_t, int, bool>, Entry> cache;
@@ -174,24 +186,31 @@ struct CpuOps::Dnnl {
       dnnl::memory::desc src({M, K}, operand, tag::ab);
       dnnl::memory::desc any({K, N}, operand, tag::any);
       dnnl::memory::desc dst({M, N}, dt::f32, tag::ab);
-      // Forward multiplies by Wᵀ with W stored [N, K]: the [K, N] operand has strides (1, K),
-      // i.e. tag ba. The input gradient multiplies by W itself: [K=N_w, N=K_w], tag ab.
-      dnnl::memory::desc plain({K, N}, dt::f32, role == Role::Forward ? tag::ba : tag::ab);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst),
                                       scaled_sum(1.0f, accumulate ? 1.0f : 0.0f), engine);
-      Entry e;
-      e.prim = dnnl::matmul(pd);
-      e.packed = dnnl::memory(pd.weights_desc(), engine);
-      e.plain = dnnl::memory(plain, engine, const_cast<float*>(W));
-      e.pack = dnnl::reorder(e.plain, e.packed);
-      it = cache.emplace(key, std::move(e)).first;
+      it = cache.emplace(key, Entry{dnnl::matmul(pd), &packed_copy(W, K, N, role, pd)}).first;
     }
-    Entry& e = it->second;
-    if (!e.fresh) {
-      e.pack.execute(stream, e.plain, e.packed);
-      e.fresh = true;
+    Packed& p = *it->second.weights;
+    if (!p.fresh) {
+      p.pack.execute(stream, p.plain, p.data);
+      p.fresh = true;
     }
-    return e;
+    return it->second;
+  }
+
+  Packed& packed_copy(const float* W, int64_t K, int64_t N, Role role,
+                      const dnnl::matmul::primitive_desc& pd) {
+    std::deque<Packed>& copies = packed[{W, int(role)}];
+    for (Packed& p : copies)
+      if (p.data.get_desc() == pd.weights_desc()) return p;
+    // Forward multiplies by Wᵀ with W stored [N, K]: the [K, N] operand has strides (1, K),
+    // i.e. tag ba. The input gradient multiplies by W itself: [K=N_w, N=K_w], tag ab.
+    dnnl::memory::desc plain({K, N}, dt::f32, role == Role::Forward ? tag::ba : tag::ab);
+    Packed& p = copies.emplace_back();
+    p.plain = dnnl::memory(plain, engine, const_cast<float*>(W));
+    p.data = dnnl::memory(pd.weights_desc(), engine);
+    p.pack = dnnl::reorder(p.plain, p.data);
+    return p;
   }
 
   void run(Entry& e, const float* x, bool x_bf16, float* y, int64_t M, int64_t K, int64_t N) {
@@ -201,7 +220,7 @@ struct CpuOps::Dnnl {
     dnnl::memory src({{M, K}, operand, tag::ab}, engine, src_data);
     dnnl::memory dst({{M, N}, dt::f32, tag::ab}, engine, y);
     e.prim.execute(stream,
-                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.packed}, {DNNL_ARG_DST, dst}});
+                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.weights->data}, {DNNL_ARG_DST, dst}});
     stream.wait();
   }
 
@@ -402,7 +421,8 @@ bool CpuOps::bf16_operands() const {
 }
 
 void CpuOps::weights_changed() {
-  for (auto& [key, e] : dnnl_->cache) e.fresh = false;
+  for (auto& [key, copies] : dnnl_->packed)
+    for (auto& p : copies) p.fresh = false;
 }
 
 }  // namespace ponder
