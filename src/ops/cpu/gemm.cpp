@@ -1,9 +1,9 @@
 // GEMMs on the CPU. Linear layers run as oneDNN matmuls whose weights are reordered once into
 // the layout the kernel prefers ("pre-packed"), which measured 5–20% faster than plain-layout
 // weights here and avoids oneDNN's collapse at N = 3072 (docs/PERF.md). A weight has one packed
-// copy per layout, shared by its matmuls at every row count, refreshed lazily after
-// weights_changed(). Their weight gradients are oneDNN matmuls too, with
-// the activation operand packed on the fly (weight_gradient). In fp32, batches of products summed
+// copy per layout, shared by its matmuls at every row count and refreshed lazily after
+// weights_changed(). The linear layers' weight gradients are oneDNN matmuls too, with the
+// activation operand packed on the fly (weight_gradient). In fp32, batches of products summed
 // into one C (MLP-t's weight gradients) are oneDNN matmuls as well; every other GEMM goes through
 // dnnl_sgemm.
 //
